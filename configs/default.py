@@ -1,0 +1,115 @@
+r"""Paper-size SPG-Net on the synthetic street scenes at 256x256.
+
+The networks and losses follow DESIGN.md's defaults (pix2pixHD's global
+generator and multi-scale PatchGAN, LSGAN, feature matching weight 10, Adam
+2e-4 with betas 0.5/0.999, linear decay over the last half of each network's
+updates). Other configs import this one and override what differs.
+
+  python -m spg_jax.main --config=configs/default.py --workdir=/tmp/spg_default
+
+`--config=configs/default.py:tiny` runs the same data and code for seconds.
+"""
+
+import ml_collections
+
+from spg_jax import masks
+
+
+def _generator() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(
+      dict(
+          base_features=64,
+          num_downsamplings=4,
+          num_blocks=9,
+          dilation=1,
+          norm="instance",
+          upsampling="transpose",
+      )
+  )
+
+
+def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the default config; `variant='tiny'` shrinks it to a smoke test."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "synthetic_scenes/s256"
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  config.data.image_key = "image"
+  config.data.label_key = "label"
+  config.data.classes = "cityscapes_categories"
+  config.data.image_size = 256
+  config.data.resize = "squash"
+  config.data.train_split = "train"
+  config.data.eval_split = "test"
+  config.data.shuffle_buffer_size = 4096
+
+  config.masks = masks.default_mask_config()
+
+  config.model = ml_collections.ConfigDict()
+  config.model.sp_generator = _generator()
+  config.model.sg_generator = _generator()
+  config.model.discriminator = ml_collections.ConfigDict(
+      dict(num_scales=2, base_features=64, num_layers=3, norm="instance")
+  )
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.gan = "lsgan"
+  config.loss.gan_weight = 1.0
+  config.loss.feature_matching_weight = 10.0
+  config.loss.cross_entropy_weight = 10.0
+  config.loss.l1_hole_weight = 10.0
+  config.loss.l1_known_weight = 1.0
+  config.loss.vgg_weight = 0.0
+  config.loss.lpips_weight = 0.0
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.learning_rate = 2e-4
+  config.optimizer.b1 = 0.5
+  config.optimizer.b2 = 0.999
+  # Each network's learning rate decays linearly to 0 over this last fraction
+  # of its updates (pix2pixHD: the last 100 of 200 epochs).
+  config.optimizer.decay_fraction = 0.5
+
+  # Phases, in steps: SP-Net alone, SG-Net alone on ground-truth labels, then
+  # both, SG-Net fed SP-Net's prediction.
+  config.schedule = ml_collections.ConfigDict(
+      dict(sp_steps=100_000, sg_steps=100_000, joint_steps=20_000)
+  )
+  config.batch_size = 8
+
+  config.log_every_steps = 100
+  config.sample_every_steps = 2_000
+  config.num_samples = 4
+  config.checkpoint_every_steps = 2_000
+  config.keep_checkpoints = 3
+  config.eval_every_steps = 20_000
+  config.eval = ml_collections.ConfigDict(dict(batch_size=8, seed=1234))
+
+  if variant == "tiny":
+    apply_tiny(config)
+  elif variant:
+    raise ValueError(f"Unknown config variant {variant!r}; the only one is 'tiny'.")
+  return config
+
+
+def apply_tiny(config: ml_collections.ConfigDict) -> None:
+  """Shrinks a config in place to a seconds-long run of the same pipeline."""
+  for generator in (config.model.sp_generator, config.model.sg_generator):
+    generator.base_features = 4
+    generator.num_downsamplings = 2
+    generator.num_blocks = 1
+  config.model.discriminator.base_features = 4
+  config.model.discriminator.num_layers = 2
+  config.data.image_size = min(config.data.image_size, 32)
+  config.schedule = ml_collections.ConfigDict(
+      dict(sp_steps=2, sg_steps=2, joint_steps=2)
+  )
+  config.batch_size = 4
+  config.eval.batch_size = 4
+  config.log_every_steps = 2
+  config.sample_every_steps = 3
+  config.num_samples = 2
+  config.checkpoint_every_steps = 3
+  config.eval_every_steps = 0

@@ -1,0 +1,43 @@
+"""Installs spg_jax with the versions known to install together (DESIGN.md section 4)."""
+
+import setuptools
+
+_CORE = [
+    "jax[cpu]==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "tensorflow-cpu==2.21.0",
+    "tensorboard==2.21.0",
+    "tensorflow-datasets==4.9.10",
+    # tensorflow-datasets imports it without declaring it.
+    "importlib_resources==7.1.0",
+    "ml-collections==1.1.0",
+    "clu==0.0.12",
+    "absl-py==2.5.1",
+    "etils[epath]==1.15.0",
+    "numpy==2.4.6",
+    "pillow==13.0.0",
+]
+
+_TEST = [
+    "pytest==9.0.3",
+    "pytest-xdist==3.8.0",
+]
+
+setuptools.setup(
+    name="spg_jax",
+    version="0.1.0",
+    description=(
+        "SPG-Net (segmentation prediction and guidance network for image"
+        " inpainting) in JAX/Flax."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=setuptools.find_packages(include=["spg_jax", "spg_jax.*"]),
+    install_requires=_CORE,
+    extras_require={"test": _TEST},
+    license="Apache-2.0",
+)

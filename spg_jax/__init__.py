@@ -1,0 +1,1 @@
+"""SPG-Net: segmentation prediction and guidance network for image inpainting."""

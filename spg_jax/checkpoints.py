@@ -1,0 +1,70 @@
+"""Orbax checkpoints of the whole training state, and automatic resume.
+
+A checkpoint holds the four networks' parameters and optimizer states, the
+step, and, as JSON beside them, the step and its phase. Orbax writes each
+checkpoint in a temporary folder and renames it when complete, so a run
+killed mid-save leaves the previous checkpoint as the latest; saves are
+asynchronous, and `CheckpointManager.wait_until_finished` is called before
+the run ends.
+"""
+
+from typing import Any
+
+from etils import epath
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def make_manager(
+    workdir: epath.PathLike, config: ml_collections.ConfigDict
+) -> ocp.CheckpointManager:
+  """A manager of `workdir/checkpoints` keeping the latest few checkpoints."""
+  directory = epath.Path(workdir) / CHECKPOINT_DIR
+  if not directory.is_absolute() and "://" not in str(directory):
+    directory = directory.absolute()
+  return ocp.CheckpointManager(
+      directory,
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=config.keep_checkpoints,
+          enable_async_checkpointing=True,
+      ),
+  )
+
+
+def save(
+    manager: ocp.CheckpointManager, step: int, state: Any, phase: str
+) -> None:
+  """Starts saving `state` as checkpoint `step` (asynchronously)."""
+  manager.save(
+      step,
+      args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state),
+          meta=ocp.args.JsonSave({"step": step, "phase": phase}),
+      ),
+  )
+
+
+def restore_latest(
+    manager: ocp.CheckpointManager, state: Any
+) -> tuple[Any, dict[str, Any] | None]:
+  """Restores the latest checkpoint into `state`'s structure and shardings.
+
+  Returns:
+    The restored state and the checkpoint's metadata ({'step', 'phase'}), or
+    `state` unchanged and None if there is no checkpoint yet.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return state, None
+  abstract_state = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = manager.restore(
+      step,
+      args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state),
+          meta=ocp.args.JsonRestore(),
+      ),
+  )
+  return restored.state, restored.meta

@@ -1,0 +1,1 @@
+"""TFDS builders the catalog lacks, and the class tables they share."""

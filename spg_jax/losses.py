@@ -1,0 +1,200 @@
+"""Loss functions of SPG-Net, pure: each returns `(loss, metrics)`.
+
+Discriminator outputs are a multi-scale discriminator's list (one entry per
+scale) of lists of feature maps whose last element holds the patch logits.
+Every loss averages over scales, so a weight means the same whatever the
+number of scales.
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+GAN_LOSSES = ("lsgan", "hinge", "nonsaturating")
+
+Metrics = dict[str, jax.Array]
+ScaleOutputs = Sequence[Sequence[jax.Array]]
+
+
+def _mean_over_scales(values: Sequence[jax.Array]) -> jax.Array:
+  return sum(values) / len(values)
+
+
+def _check_gan_kind(kind: str) -> None:
+  if kind not in GAN_LOSSES:
+    raise ValueError(f"Unknown GAN loss {kind!r}; choose one of {GAN_LOSSES}.")
+
+
+def discriminator_loss(
+    real: ScaleOutputs, fake: ScaleOutputs, kind: str
+) -> tuple[jax.Array, Metrics]:
+  """The discriminator's GAN loss: real patches toward real, fake toward fake.
+
+  Args:
+    real: the discriminator's outputs on real samples.
+    fake: its outputs on generated samples.
+    kind: 'lsgan' (least squares, targets 1 and 0), 'hinge', or
+      'nonsaturating' (logistic).
+
+  Returns:
+    The loss and metrics: its real and fake halves and the mean real and fake
+    logits ("D scores").
+  """
+  _check_gan_kind(kind)
+  real_logits = [outputs[-1] for outputs in real]
+  fake_logits = [outputs[-1] for outputs in fake]
+  if kind == "lsgan":
+    real_terms = [jnp.mean((x - 1.0) ** 2) for x in real_logits]
+    fake_terms = [jnp.mean(x**2) for x in fake_logits]
+  elif kind == "hinge":
+    real_terms = [jnp.mean(jax.nn.relu(1.0 - x)) for x in real_logits]
+    fake_terms = [jnp.mean(jax.nn.relu(1.0 + x)) for x in fake_logits]
+  else:
+    real_terms = [jnp.mean(jax.nn.softplus(-x)) for x in real_logits]
+    fake_terms = [jnp.mean(jax.nn.softplus(x)) for x in fake_logits]
+  real_loss = _mean_over_scales(real_terms)
+  fake_loss = _mean_over_scales(fake_terms)
+  return real_loss + fake_loss, {
+      "d_real_loss": real_loss,
+      "d_fake_loss": fake_loss,
+      "d_real_score": _mean_over_scales([jnp.mean(x) for x in real_logits]),
+      "d_fake_score": _mean_over_scales([jnp.mean(x) for x in fake_logits]),
+  }
+
+
+def generator_gan_loss(fake: ScaleOutputs, kind: str) -> jax.Array:
+  """The generator's GAN loss: make the discriminator call fakes real."""
+  _check_gan_kind(kind)
+  logits = [outputs[-1] for outputs in fake]
+  if kind == "lsgan":
+    terms = [jnp.mean((x - 1.0) ** 2) for x in logits]
+  elif kind == "hinge":
+    terms = [-jnp.mean(x) for x in logits]
+  else:
+    terms = [jnp.mean(jax.nn.softplus(-x)) for x in logits]
+  return _mean_over_scales(terms)
+
+
+def feature_matching_loss(real: ScaleOutputs, fake: ScaleOutputs) -> jax.Array:
+  """L1 between the discriminator's features of fake and real samples.
+
+  pix2pixHD's "discriminator feature matching", which SPG-Net calls its
+  perceptual loss on discriminator features. The logits are excluded; the real
+  features are constants (no gradient reaches the discriminator through them).
+  """
+  per_scale = []
+  for real_features, fake_features in zip(real, fake, strict=True):
+    pairs = list(zip(real_features[:-1], fake_features[:-1], strict=True))
+    per_scale.append(
+        sum(
+            jnp.mean(jnp.abs(f - jax.lax.stop_gradient(r))) for r, f in pairs
+        )
+        / len(pairs)
+    )
+  return _mean_over_scales(per_scale)
+
+
+def masked_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
+  """Weighted mean of `values`; 0 where all weights are 0.
+
+  `weights` broadcasts against `values`; the denominator counts each weighted
+  element of `values`, so a mask [B,H,W,1] over an image [B,H,W,3] counts 3
+  values per hole pixel.
+  """
+  weights = jnp.broadcast_to(weights, values.shape)
+  return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def hole_cross_entropy(
+    logits: jax.Array, labels: jax.Array, mask: jax.Array
+) -> jax.Array:
+  """Mean cross-entropy of the label logits over the hole's pixels.
+
+  Args:
+    logits: [B, H, W, C].
+    labels: int [B, H, W] true class ids.
+    mask: [B, H, W, 1], 1 = hole.
+  """
+  per_pixel = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  return masked_mean(per_pixel, mask[..., 0])
+
+
+def check_perceptual_weights(loss_config: ml_collections.ConfigDict) -> None:
+  """Refuses perceptual losses whose pretrained networks are not available.
+
+  The VGG19 and LPIPS-AlexNet losses need published ImageNet weights; until
+  spg_jax can load them, a positive weight is an error rather than a loss on
+  randomly initialised features, which would silently train toward noise.
+
+  Raises:
+    ValueError: `vgg_weight` or `lpips_weight` is positive.
+  """
+  for key, network in (("vgg_weight", "VGG19"), ("lpips_weight", "LPIPS-AlexNet")):
+    if loss_config[key] > 0:
+      raise ValueError(
+          f"config.loss.{key}={loss_config[key]} asks for the {network}"
+          f" perceptual loss, but spg_jax cannot load pretrained {network}"
+          " weights yet, and random weights would make the loss meaningless."
+          f" Set --config.loss.{key}=0."
+      )
+
+
+def sp_generator_loss(
+    logits: jax.Array,
+    labels: jax.Array,
+    mask: jax.Array,
+    fake: ScaleOutputs,
+    real: ScaleOutputs,
+    loss_config: ml_collections.ConfigDict,
+) -> tuple[jax.Array, Metrics]:
+  """SP-Net's loss: hole cross-entropy, GAN, discriminator feature matching."""
+  cross_entropy = hole_cross_entropy(logits, labels, mask)
+  gan = generator_gan_loss(fake, loss_config.gan)
+  matching = feature_matching_loss(real, fake)
+  total = (
+      loss_config.cross_entropy_weight * cross_entropy
+      + loss_config.gan_weight * gan
+      + loss_config.feature_matching_weight * matching
+  )
+  return total, {
+      "loss": total,
+      "cross_entropy_hole": cross_entropy,
+      "g_gan": gan,
+      "feature_matching": matching,
+  }
+
+
+def sg_generator_loss(
+    generated: jax.Array,
+    image: jax.Array,
+    mask: jax.Array,
+    fake: ScaleOutputs,
+    real: ScaleOutputs,
+    loss_config: ml_collections.ConfigDict,
+) -> tuple[jax.Array, Metrics]:
+  """SG-Net's loss: L1 on hole and known region, GAN, feature matching.
+
+  `generated` is the raw output (before compositing): on the known region the
+  composite copies the input, so only the raw output has an error there.
+  """
+  error = jnp.abs(generated - image)
+  l1_hole = masked_mean(error, mask)
+  l1_known = masked_mean(error, 1.0 - mask)
+  gan = generator_gan_loss(fake, loss_config.gan)
+  matching = feature_matching_loss(real, fake)
+  total = (
+      loss_config.l1_hole_weight * l1_hole
+      + loss_config.l1_known_weight * l1_known
+      + loss_config.gan_weight * gan
+      + loss_config.feature_matching_weight * matching
+  )
+  return total, {
+      "loss": total,
+      "l1_hole": l1_hole,
+      "l1_known": l1_known,
+      "g_gan": gan,
+      "feature_matching": matching,
+  }

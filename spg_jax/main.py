@@ -1,0 +1,43 @@
+"""Trains and evaluates SPG-Net; the logic lives in `spg_jax.train`.
+
+  python -m spg_jax.main --config=configs/synthetic.py --workdir=/tmp/spg
+
+Any config value can be overridden, e.g. `--config.batch_size=32`; a config
+file's variant follows a colon: `--config=configs/synthetic.py:tiny`.
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+import tensorflow as tf
+
+from spg_jax import train
+
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where checkpoints, logs, samples and metrics go."
+)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Training configuration file.", lock_config=True
+)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # The input pipeline runs on the host; keep TensorFlow off any accelerator.
+  tf.config.set_visible_devices([], "GPU")
+  logging.set_verbosity(logging.INFO)
+  logging.info(
+      "JAX process %d/%d, local devices: %s",
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_devices(),
+  )
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

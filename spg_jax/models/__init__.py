@@ -1,0 +1,1 @@
+"""Flax Linen networks of SPG-Net: generators, discriminators and their layers."""

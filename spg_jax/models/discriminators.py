@@ -1,0 +1,75 @@
+"""Multi-scale PatchGAN discriminators (pix2pixHD), conditional on their input.
+
+Each discriminator returns, for every scale, the list of its intermediate
+feature maps with the patch logits last: the GAN losses read the logits, the
+feature-matching loss reads the features.
+"""
+
+import flax.linen as nn
+import jax
+
+from spg_jax.models import layers
+
+_KERNEL = (4, 4)
+_LEAK = 0.2
+_MAX_WIDTH_MULTIPLIER = 8
+
+
+class PatchDiscriminator(nn.Module):
+  """A PatchGAN: stride-2 4x4 convolutions, then two stride-1 ones."""
+
+  base_features: int = 64
+  num_layers: int = 3
+  norm: str = "instance"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> list[jax.Array]:
+    norm = layers.make_norm(self.norm)
+    features = []
+    x = nn.leaky_relu(
+        nn.Conv(self.base_features, _KERNEL, strides=(2, 2), padding="SAME")(x),
+        _LEAK,
+    )
+    features.append(x)
+    for index in range(1, self.num_layers + 1):
+      width = self.base_features * min(2**index, _MAX_WIDTH_MULTIPLIER)
+      stride = 2 if index < self.num_layers else 1
+      x = nn.Conv(
+          width,
+          _KERNEL,
+          strides=(stride, stride),
+          padding="SAME",
+          use_bias=layers.conv_bias(self.norm),
+      )(x)
+      x = nn.leaky_relu(norm()(x), _LEAK)
+      features.append(x)
+    features.append(nn.Conv(1, _KERNEL, padding="SAME")(x))
+    return features
+
+
+class MultiScaleDiscriminator(nn.Module):
+  """`num_scales` PatchGANs, each on the input downsampled by 2 once more."""
+
+  num_scales: int = 2
+  base_features: int = 64
+  num_layers: int = 3
+  norm: str = "instance"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> list[list[jax.Array]]:
+    outputs = []
+    for scale in range(self.num_scales):
+      if scale:
+        x = nn.avg_pool(
+            x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False
+        )
+      outputs.append(
+          PatchDiscriminator(
+              self.base_features,
+              self.num_layers,
+              self.norm,
+              name=f"scale_{scale}",
+          )(x)
+      )
+    return outputs
+

@@ -1,0 +1,155 @@
+"""SP-Net and SG-Net: pix2pixHD "global generators" with SPG-Net's inputs.
+
+Both networks see the corrupted image, a label map and the hole mask. They
+zero the hole themselves before anything else, so no pixel or label inside the
+hole can leak into a prediction, whatever the caller passes. Their raw outputs
+cover the whole image; `composite_labels` and `composite_image` keep the known
+region exactly as given and take only the hole from the network.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from spg_jax.models import layers
+
+UPSAMPLINGS = ("transpose", "resize")
+
+
+class GlobalGenerator(nn.Module):
+  """Encoder, residual blocks, decoder (pix2pixHD's global generator).
+
+  A 7x7 convolution, `num_downsamplings` stride-2 convolutions doubling the
+  width each time, `num_blocks` residual blocks, as many 2x upsamplings back,
+  and a 7x7 convolution to `out_features`. The input's height and width must
+  be multiples of 2**num_downsamplings.
+  """
+
+  out_features: int
+  base_features: int = 64
+  num_downsamplings: int = 4
+  num_blocks: int = 9
+  dilation: int = 1
+  norm: str = "instance"
+  upsampling: str = "transpose"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    factor = 2**self.num_downsamplings
+    if x.shape[1] % factor or x.shape[2] % factor:
+      raise ValueError(
+          f"The generator needs height and width divisible by {factor}"
+          f" (2**num_downsamplings); got {x.shape[1]}x{x.shape[2]}. Pad the"
+          " input or choose a size that is a multiple."
+      )
+    if self.upsampling not in UPSAMPLINGS:
+      raise ValueError(
+          f"Unknown upsampling {self.upsampling!r}; choose one of"
+          f" {UPSAMPLINGS}."
+      )
+    norm = layers.make_norm(self.norm)
+    use_bias = layers.conv_bias(self.norm)
+    features = self.base_features
+    x = layers.ReflectConv(features, 7, use_bias=use_bias)(x)
+    x = nn.relu(norm()(x))
+    for _ in range(self.num_downsamplings):
+      features *= 2
+      x = nn.Conv(
+          features, (3, 3), strides=(2, 2), padding="SAME", use_bias=use_bias
+      )(x)
+      x = nn.relu(norm()(x))
+    for _ in range(self.num_blocks):
+      x = layers.ResidualBlock(features, self.norm, self.dilation)(x)
+    for _ in range(self.num_downsamplings):
+      features //= 2
+      x = self._upsample(x, features)
+      x = nn.relu(norm()(x))
+    return layers.ReflectConv(self.out_features, 7)(x)
+
+  def _upsample(self, x: jax.Array, features: int) -> jax.Array:
+    """Doubles height and width while changing the width to `features`."""
+    use_bias = layers.conv_bias(self.norm)
+    if self.upsampling == "transpose":
+      return nn.ConvTranspose(
+          features, (3, 3), strides=(2, 2), padding="SAME", use_bias=use_bias
+      )(x)
+    batch, height, width, channels = x.shape
+    x = jax.image.resize(
+        x, (batch, 2 * height, 2 * width, channels), method="nearest"
+    )
+    return layers.ReflectConv(features, 3, use_bias=use_bias)(x)
+
+
+def _hide_hole(x: jax.Array, mask: jax.Array) -> jax.Array:
+  """Zeroes `x` inside the hole (mask 1), so the hole's content is unseen."""
+  return x * (1.0 - mask)
+
+
+class SPNet(nn.Module):
+  """Segmentation prediction: label logits for the whole image.
+
+  Input: the corrupted image, the one-hot labels of the known region (S0) and
+  the mask. Output: logits [B, H, W, num_classes].
+  """
+
+  num_classes: int
+  generator: ml_collections.ConfigDict
+
+  @nn.compact
+  def __call__(
+      self, image: jax.Array, known_labels: jax.Array, mask: jax.Array
+  ) -> jax.Array:
+    inputs = jnp.concatenate(
+        [_hide_hole(image, mask), _hide_hole(known_labels, mask), mask],
+        axis=-1,
+    )
+    return GlobalGenerator(self.num_classes, **self.generator)(inputs)
+
+
+class SGNet(nn.Module):
+  """Segmentation guidance: an image in [-1, 1] rendered from labels.
+
+  Input: the corrupted image, a complete label map (one-hot or class
+  probabilities, known region and hole alike) and the mask.
+  """
+
+  generator: ml_collections.ConfigDict
+
+  @nn.compact
+  def __call__(
+      self, image: jax.Array, labels: jax.Array, mask: jax.Array
+  ) -> jax.Array:
+    inputs = jnp.concatenate([_hide_hole(image, mask), labels, mask], axis=-1)
+    return jnp.tanh(GlobalGenerator(image.shape[-1], **self.generator)(inputs))
+
+
+def composite_labels(
+    predicted: jax.Array, known: jax.Array, mask: jax.Array
+) -> jax.Array:
+  """Known one-hot labels outside the hole, `predicted` inside, exactly."""
+  return jnp.where(mask > 0, predicted, known)
+
+
+def composite_image(
+    generated: jax.Array, image: jax.Array, mask: jax.Array
+) -> jax.Array:
+  """Known pixels outside the hole, `generated` inside, exactly."""
+  return jnp.where(mask > 0, generated, image)
+
+
+def straight_through_one_hot(probabilities: jax.Array) -> jax.Array:
+  """One-hot of the argmax forward, the gradient of `probabilities` backward.
+
+  A discriminator shown real one-hot maps and soft predicted maps can tell them
+  apart by their values alone (a soft map is never exactly 0 or 1) and then
+  teaches the generator nothing about layouts. Feeding it this instead makes a
+  predicted map as one-hot as a real one while gradients still reach SP-Net
+  through the probabilities.
+  """
+  hard = jax.nn.one_hot(
+      jnp.argmax(probabilities, axis=-1),
+      probabilities.shape[-1],
+      dtype=probabilities.dtype,
+  )
+  return probabilities + jax.lax.stop_gradient(hard - probabilities)

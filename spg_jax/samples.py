@@ -1,0 +1,68 @@
+"""Image grids of what the networks do, for TensorBoard and as PNG files.
+
+Each row is one example: the corrupted input (hole in white), the hole mask,
+the completed label map in the class colours, SPG-Net's output and the ground
+truth, so one look shows whether a bad fill comes from wrong labels or from
+bad rendering.
+"""
+
+import io
+
+from clu import metric_writers
+from etils import epath
+import numpy as np
+from PIL import Image
+
+from spg_jax import atomic_files
+from spg_jax.datasets import classes
+
+COLUMNS = ("input", "mask", "labels", "output", "ground truth")
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+  """[-1, 1] float image -> uint8 [0, 255]."""
+  return np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def make_grid(
+    image: np.ndarray,
+    mask: np.ndarray,
+    labels: np.ndarray,
+    output: np.ndarray,
+    class_table: classes.ClassTable,
+) -> np.ndarray:
+  """Builds a uint8 grid [B*H, len(COLUMNS)*W, 3] from a batch.
+
+  Args:
+    image: ground truth [B, H, W, 3] in [-1, 1].
+    mask: [B, H, W, 1], 1 = hole.
+    labels: completed label ids [B, H, W].
+    output: inpainted images [B, H, W, 3] in [-1, 1].
+    class_table: colours for `labels`.
+  """
+  hole = mask > 0
+  corrupted = np.where(hole, 1.0, image)
+  columns = [
+      _to_uint8(corrupted),
+      np.repeat(hole, 3, axis=-1).astype(np.uint8) * 255,
+      class_table.colorize(labels),
+      _to_uint8(output),
+      _to_uint8(image),
+  ]
+  rows = np.concatenate(columns, axis=2)
+  return np.concatenate(list(rows), axis=0)
+
+
+def write_grid(
+    grid: np.ndarray,
+    step: int,
+    samples_dir: epath.PathLike,
+    writer: metric_writers.MetricWriter,
+) -> epath.Path:
+  """Writes the grid to TensorBoard and as `samples_dir/step_XXXXXXXX.png`."""
+  writer.write_images(step, {"samples": grid[None]})
+  path = epath.Path(samples_dir) / f"step_{step:08d}.png"
+  buffer = io.BytesIO()
+  Image.fromarray(grid).save(buffer, format="PNG")
+  atomic_files.write_bytes(path, buffer.getvalue())
+  return path

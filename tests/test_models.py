@@ -1,0 +1,136 @@
+"""Tests of the generators, discriminators and the end-to-end completion."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from spg_jax.models import discriminators
+from spg_jax.models import generators
+from spg_jax.models import spg
+
+from configs import synthetic
+
+_SIZE = 16
+_CLASSES = 8
+
+
+def _generator_config(**overrides) -> ml_collections.ConfigDict:
+  config = dict(
+      base_features=4,
+      num_downsamplings=2,
+      num_blocks=1,
+      dilation=2,
+      norm="instance",
+      upsampling="transpose",
+  )
+  config.update(overrides)
+  return ml_collections.ConfigDict(config)
+
+
+def _inputs(batch: int = 2):
+  rng = np.random.default_rng(0)
+  image = rng.uniform(-1, 1, [batch, _SIZE, _SIZE, 3]).astype(np.float32)
+  labels = rng.integers(0, _CLASSES, [batch, _SIZE, _SIZE])
+  mask = np.zeros([batch, _SIZE, _SIZE, 1], np.float32)
+  mask[:, 4:10, 3:12] = 1.0
+  one_hot = jax.nn.one_hot(labels, _CLASSES)
+  return jnp.asarray(image), jnp.asarray(labels), one_hot, jnp.asarray(mask)
+
+
+@pytest.mark.parametrize("upsampling", generators.UPSAMPLINGS)
+def test_sp_net_gives_logits_per_class_at_input_size(upsampling):
+  image, _, one_hot, mask = _inputs()
+  net = generators.SPNet(_CLASSES, _generator_config(upsampling=upsampling))
+  params = net.init(jax.random.key(0), image, one_hot, mask)
+  logits = net.apply(params, image, one_hot, mask)
+  assert logits.shape == (2, _SIZE, _SIZE, _CLASSES)
+  assert logits.dtype == jnp.float32
+
+
+def test_sg_net_output_lies_in_image_range():
+  image, _, one_hot, mask = _inputs()
+  net = generators.SGNet(_generator_config())
+  params = net.init(jax.random.key(0), image, one_hot, mask)
+  # Large inputs push tanh to its limits; the output must stay in [-1, 1].
+  output = net.apply(params, 100.0 * image, one_hot, mask)
+  assert output.shape == image.shape
+  assert float(jnp.min(output)) >= -1.0 and float(jnp.max(output)) <= 1.0
+
+
+def test_networks_never_read_the_hole():
+  image, _, one_hot, mask = _inputs()
+  net = generators.SPNet(_CLASSES, _generator_config())
+  params = net.init(jax.random.key(0), image, one_hot, mask)
+  scrambled_image = jnp.where(mask > 0, -image, image)
+  scrambled_labels = jnp.where(mask > 0, jnp.roll(one_hot, 1, axis=-1), one_hot)
+  np.testing.assert_array_equal(
+      net.apply(params, image, one_hot, mask),
+      net.apply(params, scrambled_image, scrambled_labels, mask),
+  )
+
+
+def test_generator_refuses_sizes_not_divisible_by_its_downsampling():
+  net = generators.GlobalGenerator(3, **_generator_config())
+  with pytest.raises(ValueError, match="divisible by 4"):
+    net.init(jax.random.key(0), jnp.zeros([1, 18, 16, 3]))
+
+
+def test_unknown_norm_is_refused_with_the_choices():
+  net = generators.GlobalGenerator(3, **_generator_config(norm="batch"))
+  with pytest.raises(ValueError, match="instance"):
+    net.init(jax.random.key(0), jnp.zeros([1, 16, 16, 3]))
+
+
+def test_composites_keep_known_pixels_and_labels_exactly():
+  image, _, one_hot, mask = _inputs()
+  generated = jnp.full_like(image, 0.123)
+  composite = generators.composite_image(generated, image, mask)
+  known = np.broadcast_to(np.asarray(mask) == 0, image.shape)
+  np.testing.assert_array_equal(np.asarray(composite)[known], np.asarray(image)[known])
+  np.testing.assert_array_equal(np.asarray(composite)[~known], np.float32(0.123))
+  probabilities = jax.nn.softmax(jnp.ones_like(one_hot))
+  labels = generators.composite_labels(probabilities, one_hot, mask)
+  known = np.broadcast_to(np.asarray(mask) == 0, one_hot.shape)
+  np.testing.assert_array_equal(np.asarray(labels)[known], np.asarray(one_hot)[known])
+  np.testing.assert_allclose(np.asarray(labels)[~known], 1 / _CLASSES)
+
+
+def test_straight_through_one_hot_is_hard_forward_soft_backward():
+  logits = jnp.array([[0.1, 2.0, -1.0]])
+  probabilities = jax.nn.softmax(logits)
+  hard = generators.straight_through_one_hot(probabilities)
+  np.testing.assert_array_equal(hard, [[0.0, 1.0, 0.0]])
+  weights = jnp.array([1.0, 2.0, 3.0])
+  grad = jax.grad(
+      lambda p: jnp.sum(generators.straight_through_one_hot(p) * weights)
+  )(probabilities)
+  np.testing.assert_allclose(grad, [[1.0, 2.0, 3.0]])
+
+
+def test_multiscale_discriminator_returns_features_and_logits_per_scale():
+  disc = discriminators.MultiScaleDiscriminator(
+      num_scales=2, base_features=4, num_layers=3
+  )
+  x = jnp.zeros([2, 32, 32, 5])
+  outputs = disc.apply(disc.init(jax.random.key(0), x), x)
+  assert len(outputs) == 2
+  # Stride-2 layers: the first conv and num_layers - 1 more.
+  assert [o[-1].shape for o in outputs] == [(2, 4, 4, 1), (2, 2, 2, 1)]
+  assert [len(o) for o in outputs] == [5, 5]
+  assert outputs[0][1].shape[-1] == 8
+
+
+def test_complete_keeps_known_pixels_and_labels_exactly():
+  config = synthetic.get_config("tiny")
+  config.data.image_size = _SIZE
+  networks = spg.Networks.from_config(config)
+  params = networks.init(jax.random.key(0), _SIZE)
+  image, labels, one_hot, mask = _inputs()
+  predicted, output = networks.complete(params, image, one_hot, mask)
+  known = np.asarray(mask[..., 0]) == 0
+  np.testing.assert_array_equal(np.asarray(predicted)[known], np.asarray(labels)[known])
+  np.testing.assert_array_equal(np.asarray(output)[known], np.asarray(image)[known])
+  assert not np.array_equal(np.asarray(output)[~known], np.asarray(image)[~known])
+  assert predicted.min() >= 0 and predicted.max() < _CLASSES

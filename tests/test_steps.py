@@ -1,0 +1,96 @@
+"""Tests of the training state and the data-parallel steps."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import synthetic
+from spg_jax import sharding
+from spg_jax import steps
+from spg_jax.models import spg
+
+_SIZE = 16
+_GLOBAL_BATCH = 4
+
+
+def _tiny_config():
+  config = synthetic.get_config("tiny")
+  config.data.image_size = _SIZE
+  config.batch_size = _GLOBAL_BATCH
+  return config
+
+
+def _batch():
+  rng = np.random.default_rng(0)
+  mask = np.zeros([_GLOBAL_BATCH, _SIZE, _SIZE, 1], np.float32)
+  mask[:, 3:9, 5:12] = 1.0
+  return {
+      "image": rng.uniform(-1, 1, [_GLOBAL_BATCH, _SIZE, _SIZE, 3]).astype(
+          np.float32
+      ),
+      "label": rng.integers(0, 8, [_GLOBAL_BATCH, _SIZE, _SIZE]).astype(
+          np.int32
+      ),
+      "mask": mask,
+  }
+
+
+def _one_step(config, phase, devices):
+  mesh = sharding.make_mesh(devices)
+  networks = spg.Networks.from_config(config)
+  state = sharding.replicate(
+      steps.create_train_state(config, networks, jax.random.key(0)), mesh
+  )
+  step = steps.make_train_steps(config, networks, mesh)[phase]
+  state, metrics = step(state, sharding.shard_batch(_batch(), mesh))
+  return jax.device_get(state.params), jax.device_get(metrics)
+
+
+@pytest.mark.parametrize("phase", steps.PHASES)
+def test_step_on_four_devices_equals_step_on_one(phase):
+  assert jax.device_count() == 4, "conftest.py should give 4 CPU devices"
+  config = _tiny_config()
+  params_1, metrics_1 = _one_step(config, phase, jax.devices()[:1])
+  params_4, metrics_4 = _one_step(config, phase, jax.devices())
+  initial = jax.device_get(
+      spg.Networks.from_config(config).init(jax.random.key(0), _SIZE)
+  )
+  trained = {"sp": ("sp", "sp_disc"), "sg": ("sg", "sg_disc")}
+  changed = [n for p in trained for n in trained[p] if p in phase or phase == "joint"]
+  for name in params_1:
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+        params_1[name],
+        params_4[name],
+    )
+    moved = not all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves(initial[name]), jax.tree.leaves(params_1[name])
+        )
+    )
+    assert moved == (name in changed), name
+  for key in metrics_1:
+    np.testing.assert_allclose(metrics_1[key], metrics_4[key], rtol=1e-5, atol=1e-6)
+
+
+def test_phases_follow_the_schedule():
+  schedule = _tiny_config().schedule
+  schedule.sp_steps, schedule.sg_steps, schedule.joint_steps = 2, 3, 1
+  assert [steps.phase_at(s, schedule) for s in range(6)] == [
+      "sp", "sp", "sg", "sg", "sg", "joint",
+  ]
+
+
+def test_learning_rate_is_constant_then_decays_linearly_to_zero():
+  config = _tiny_config()
+  config.optimizer.learning_rate = 1.0
+  config.optimizer.decay_fraction = 0.5
+  schedule = steps.learning_rate_schedule(config.optimizer, 8)
+  np.testing.assert_allclose(
+      [schedule(s) for s in range(9)],
+      [1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.0],
+  )
