@@ -51,19 +51,20 @@ def _builder(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder
 
 def _read_split(
     data_config: ml_collections.ConfigDict, split: str, drop_remainder: bool
-) -> tuple[tf.data.Dataset, int]:
-  """Reads this process's shard of a split; returns it and its size."""
+) -> tf.data.Dataset:
+  """Reads this process's shard of a split, in order."""
   builder = _builder(data_config)
   process_split = tfds.split_for_jax_process(split, drop_remainder=drop_remainder)
   dataset = builder.as_dataset(
       split=process_split,
       shuffle_files=False,
+      # One file at a time in order; no automatic caching, since the
+      # training stream caches decoded examples itself.
       read_config=tfds.ReadConfig(
-          shuffle_seed=None, interleave_cycle_length=1
+          interleave_cycle_length=1, try_autocache=False
       ),
   )
-  size = builder.info.splits[process_split].num_examples
-  return dataset, size
+  return dataset
 
 
 def _decode(
@@ -155,7 +156,7 @@ def create_train_iterator(
   """
   _check_data_config(config.data)
   batch_size = _process_batch_size(config.batch_size)
-  dataset, _ = _read_split(config.data, config.data.train_split, True)
+  dataset = _read_split(config.data, config.data.train_split, True)
   dataset = dataset.map(
       lambda example: _decode(example, config.data),
       num_parallel_calls=tf.data.AUTOTUNE,
@@ -192,7 +193,7 @@ def create_eval_iterator(config: ml_collections.ConfigDict) -> Iterator[Batch]:
   """
   _check_data_config(config.data)
   batch_size = _process_batch_size(config.eval.batch_size)
-  dataset, _ = _read_split(config.data, config.data.eval_split, False)
+  dataset = _read_split(config.data, config.data.eval_split, False)
   finish = _make_finish_fn(config, config.eval.seed, random_crop=False)
   dataset = dataset.map(
       lambda example: _decode(example, config.data),

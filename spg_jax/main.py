@@ -6,6 +6,8 @@ Any config value can be overridden, e.g. `--config.batch_size=32`; a config
 file's variant follows a colon: `--config=configs/synthetic.py:tiny`.
 """
 
+import logging as logging_lib
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -14,6 +16,18 @@ from ml_collections import config_flags
 import tensorflow as tf
 
 from spg_jax import train
+
+# Libraries that log every file they touch at INFO; their warnings still show.
+_CHATTY_LIBRARIES = ("/orbax/", "/tensorflow_datasets/")
+
+
+class _QuietLibraries(logging_lib.Filter):
+  """Drops INFO records from `_CHATTY_LIBRARIES`, keeping spg_jax and clu's."""
+
+  def filter(self, record: logging_lib.LogRecord) -> bool:
+    chatty = any(part in record.pathname for part in _CHATTY_LIBRARIES)
+    return record.levelno > logging_lib.INFO or not chatty
+
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, logs, samples and metrics go."
@@ -30,6 +44,7 @@ def main(argv: list[str]) -> None:
   # The input pipeline runs on the host; keep TensorFlow off any accelerator.
   tf.config.set_visible_devices([], "GPU")
   logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   logging.info(
       "JAX process %d/%d, local devices: %s",
       jax.process_index(),

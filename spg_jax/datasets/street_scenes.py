@@ -20,11 +20,14 @@ Why the scenes look the way they do:
     and the label map agrees with the image at every pixel.
 
 All geometry is in metres in the world and in pixels on screen, scaled by the
-image size, so any size from 32 to 256 (and beyond) works. Rendering is
-vectorised over bounding boxes: a few thousand 64x64 scenes take seconds.
+image size, so any size from 32 to 256 (and beyond) works; one generator state
+gives the same street at every size. Rendering is vectorised over bounding
+boxes, and the noise that textures each part is applied once, to the whole
+image, at the end: a few thousand 64x64 scenes take seconds.
 """
 
 import dataclasses
+import enum
 from typing import Callable
 
 import numpy as np
@@ -54,6 +57,7 @@ LANE_WIDTH_M = 3.2
 MARKING_WIDTH_M = 0.15
 DASH_PERIOD_M = 9.0
 CROSSING_PROBABILITY = 0.25
+CROSSING_DEPTH_RANGE = (6.0, 30.0)
 CROSSING_STRIPE_M = 1.0  # Period of the zebra stripes.
 TILE_SIZE_M = 0.7
 PARK_PROBABILITY = 0.25  # A side has grass and trees instead of facades.
@@ -66,12 +70,12 @@ STREET_END_RANGE = (40.0, 160.0)  # Depth where the facades stop.
 FLOOR_HEIGHT_RANGE = (2.8, 3.8)
 WINDOW_SPACING_RANGE = (1.8, 3.6)
 WINDOW_FILL_RANGE = (0.35, 0.7)  # Fraction of a floor/bay that is glass.
+HAZE_DEPTH_M = 120.0  # Depth at which facades are half-way to haze.
 SKYLINE_PROBABILITY = 0.85
 SKYLINE_HEIGHT_RANGE = (0.04, 0.3)  # Fraction of the image size.
 SKYLINE_WIDTH_RANGE = (0.05, 0.25)
 SKYLINE_GAP, SKYLINE_BUILDING, SKYLINE_TREES = 0, 1, 2  # Kinds of blocks.
 SKYLINE_KIND_PROBABILITIES = (0.2, 0.6, 0.2)
-HAZE_DEPTH_M = 120.0  # Depth at which facades are half-way to haze.
 
 # --- Objects (metres).
 MAX_CARS = 6
@@ -83,6 +87,7 @@ CAR_HEIGHT_RANGE = (1.35, 1.7)
 CAR_LENGTH_RANGE = (3.8, 4.8)
 PERSON_HEIGHT_RANGE = (1.5, 1.95)
 POLE_HEIGHT_RANGE = (3.5, 6.5)
+TRAFFIC_LIGHT_PROBABILITY = 0.5  # Otherwise the pole carries a sign.
 TRUNK_HEIGHT_RANGE = (1.8, 3.5)
 CROWN_RADIUS_RANGE = (1.2, 2.8)
 MIN_OBJECT_DEPTH_M = 3.0
@@ -95,10 +100,11 @@ HOOD_HEIGHT_RANGE = (0.06, 0.14)  # Fraction of the image size.
 BORDER_PROBABILITY = 0.25
 BORDER_WIDTH_RANGE = (0.02, 0.06)
 
-# --- Colours (RGB in 0..255) and texture amplitudes.
+# --- Colours (RGB in 0..255).
 SKY_TOP_COLORS = ((60, 110, 185), (95, 140, 200), (120, 135, 160))
 SKY_HORIZON_COLORS = ((175, 205, 235), (200, 215, 230), (185, 190, 200))
 CLOUD_COLOR = (235, 238, 242)
+HAZE_COLOR = SKY_HORIZON_COLORS[0]
 FACADE_COLORS = (
     (150, 95, 75),  # Brick.
     (195, 170, 130),  # Sandstone.
@@ -117,7 +123,7 @@ LEAF_COLOR = (60, 105, 35)
 TRUNK_COLOR = (85, 62, 40)
 POLE_COLOR = (105, 108, 112)
 SIGN_COLORS = ((200, 30, 30), (30, 70, 170), (225, 190, 40), (240, 240, 240))
-LAMP_COLORS = ((230, 40, 30), (240, 170, 20), (40, 200, 80))
+LAMP_COLORS = ((230, 40, 30), (240, 170, 20), (40, 200, 80))  # Top to bottom.
 HOUSING_COLOR = (35, 35, 38)
 CAR_COLORS = (
     (170, 25, 30), (25, 45, 120), (225, 225, 225), (30, 30, 33),
@@ -125,6 +131,7 @@ CAR_COLORS = (
 )
 TYRE_COLOR = (25, 25, 25)
 TAIL_LIGHT_COLOR = (200, 20, 20)
+PLATE_COLOR = (230, 230, 220)
 SKIN_COLORS = ((230, 190, 160), (190, 140, 100), (120, 80, 55))
 CLOTH_COLORS = (
     (200, 40, 40), (40, 60, 150), (240, 240, 235), (30, 30, 35),
@@ -132,9 +139,39 @@ CLOTH_COLORS = (
 )
 TROUSER_COLORS = ((35, 40, 70), (30, 30, 32), (150, 130, 100), (90, 90, 95))
 HOOD_COLOR = (40, 42, 48)
+BORDER_COLOR = (4, 4, 4)
+
+# --- Texture: per-instance colour shifts and the two noise fields.
 INSTANCE_JITTER = 6.0  # Std of the per-instance colour shift per channel.
+BRIGHTNESS_RANGE = (0.85, 1.15)  # Per-instance brightness factor.
 NOISE_CELLS = 10  # Blotch noise: cells across the image.
-CLOUD_CELLS = 3
+CLOUD_CELLS = 3  # Cloud noise: cells across the image.
+
+
+class Texture(enum.IntEnum):
+  """Kinds of surface, each with its own amount of noise (TEXTURE_NOISE)."""
+
+  SMOOTH = 0  # Paint, glass, metal, skin.
+  ROUGH = 1  # Paving, concrete, cloth, bark.
+  ASPHALT = 2
+  FOLIAGE = 3
+  GRASS = 4
+  SKY = 5  # Clouds come from their own noise field.
+  BLACK = 6  # Image borders.
+
+
+# Per texture: (grain, blotch) = the std of the additive pixel noise in grey
+# levels, and the relative brightness change per unit of smooth noise.
+TEXTURE_NOISE = {
+    Texture.SMOOTH: (3.0, 0.03),
+    Texture.ROUGH: (5.0, 0.05),
+    Texture.ASPHALT: (6.0, 0.08),
+    Texture.FOLIAGE: (10.0, 0.3),
+    Texture.GRASS: (8.0, 0.2),
+    Texture.SKY: (1.5, 0.0),
+    Texture.BLACK: (1.0, 0.0),
+}
+_NOISE_TABLE = np.float32([TEXTURE_NOISE[t] for t in Texture])  # [T, 2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,8 +202,12 @@ def _frac(x: np.ndarray) -> np.ndarray:
 
 def _smooth_noise(rng: np.random.Generator, size: int,
                   cells: int) -> np.ndarray:
-  """Bilinearly upsampled Gaussian noise [size, size]: blotches ~size/cells."""
-  grid = rng.standard_normal((cells + 2, cells + 2)).astype(np.float32)
+  """Bilinearly upsampled Gaussian noise [size, size] with blobs ~size/cells.
+
+  The coarse grid does not depend on `size`, so the field is the same
+  continuous pattern at every resolution.
+  """
+  grid = rng.standard_normal((cells + 2, cells + 2), np.float32)
   t = (np.arange(size, dtype=np.float32) + 0.5) * (cells / size)
   i = t.astype(np.int32)
   f = (t - i)[:, None]
@@ -176,37 +217,55 @@ def _smooth_noise(rng: np.random.Generator, size: int,
 
 @dataclasses.dataclass
 class _Canvas:
-  """The image and label map being painted, plus the scene's noise fields."""
+  """The scene being painted: colours, labels and texture amplitudes.
 
-  image: np.ndarray  # [S, S, 3] float32, 0..255.
+  Painting writes a flat colour (or a colour array) plus how much grain and
+  blotch noise each pixel gets; `finish` applies the scene's noise fields to
+  the whole image at once, which is far cheaper than texturing every part.
+  """
+
+  color: np.ndarray  # [S, S, 3] float32, 0..255, before noise.
   label: np.ndarray  # [S, S] uint8.
+  texture: np.ndarray  # [S, S] uint8 `Texture` of each pixel.
   grain: np.ndarray  # [S, S] float32, white noise: pixel-scale texture.
-  blotch: np.ndarray  # [S, S] float32, smooth noise: stains, leaves, clouds.
+  blotch: np.ndarray  # [S, S] float32, smooth noise: stains, leaves.
+
+  @classmethod
+  def empty(cls, rng: np.random.Generator, size: int) -> "_Canvas":
+    """A canvas with fresh noise fields; every pixel is painted later."""
+    return cls(
+        color=np.zeros((size, size, 3), np.float32),
+        label=np.zeros((size, size), np.uint8),
+        texture=np.zeros((size, size), np.uint8),
+        grain=_child(rng).standard_normal((size, size), np.float32),
+        blotch=_smooth_noise(_child(rng), size, NOISE_CELLS))
 
   @property
   def size(self) -> int:
     return self.label.shape[0]
 
-  def fill(self, win: _Window, mask: np.ndarray, class_id: int,
-           color: np.ndarray) -> None:
-    """Paints `color` (broadcast to [h, w, 3]) and `class_id` where `mask`."""
-    mask = np.broadcast_to(mask, self.label[win.slices].shape)
-    np.copyto(self.image[win.slices], color, where=mask[..., None])
-    np.copyto(self.label[win.slices], np.uint8(class_id), where=mask)
-
-  def texture(self, win: _Window, color, grain: float = 4.0,
-              blotch: float = 0.05) -> np.ndarray:
-    """Returns `color` [3] modulated by the noise fields inside `win`.
+  def fill(self, win: _Window, mask, class_id: int, color,
+           texture: Texture = Texture.ROUGH) -> None:
+    """Paints `class_id`, `color` and `texture` where `mask` holds in `win`.
 
     Args:
-      win: where the texture goes.
-      color: base RGB colour.
-      grain: std of the additive pixel noise (grey levels).
-      blotch: relative brightness change per unit of smooth noise.
+      win: the pixels concerned.
+      mask: bool, broadcastable to [h, w].
+      class_id: the label to write.
+      color: RGB, broadcastable to [h, w, 3].
+      texture: the kind of surface, which sets the noise added at the end.
     """
-    color = np.asarray(color, np.float32)
-    shade = 1.0 + blotch * self.blotch[win.slices][..., None]
-    return color * shade + grain * self.grain[win.slices][..., None]
+    mask = np.asarray(mask)
+    np.copyto(self.color[win.slices], color, where=mask[..., None])
+    np.copyto(self.label[win.slices], np.uint8(class_id), where=mask)
+    np.copyto(self.texture[win.slices], np.uint8(texture), where=mask)
+
+  def finish(self) -> tuple[np.ndarray, np.ndarray]:
+    """Applies the noise and returns the uint8 image and label map."""
+    grain, blotch = np.moveaxis(_NOISE_TABLE[self.texture], -1, 0)
+    shade = 1.0 + blotch * self.blotch
+    image = self.color * shade[..., None] + (grain * self.grain)[..., None]
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8), self.label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,7 +316,8 @@ class _Camera:
 
     Returns:
       The window and the depth [1, w] and height z [h, w] of the wall at each
-      pixel, or None if the wall is off-screen or seen edge-on.
+      pixel (pixels on the far side of the vanishing point get a huge depth),
+      or None if the wall is off-screen or seen edge-on.
     """
     if abs(x_plane) < 1e-3:
       return None
@@ -274,6 +334,11 @@ class _Camera:
     return win, depth, z
 
 
+def _child(rng: np.random.Generator) -> np.random.Generator:
+  """A new generator seeded from `rng`: one per part of a scene."""
+  return np.random.default_rng(rng.integers(2**63))
+
+
 def _pick(rng: np.random.Generator, options):
   return options[rng.integers(len(options))]
 
@@ -281,7 +346,7 @@ def _pick(rng: np.random.Generator, options):
 def _jitter(rng: np.random.Generator, color, amount: float = INSTANCE_JITTER
             ) -> np.ndarray:
   """Shifts a colour per instance: brightness and a little hue."""
-  color = np.asarray(color, np.float32) * rng.uniform(0.85, 1.15)
+  color = np.asarray(color, np.float32) * rng.uniform(*BRIGHTNESS_RANGE)
   return color + rng.normal(0.0, amount, 3).astype(np.float32)
 
 
@@ -289,8 +354,8 @@ def _jitter_palette(rng: np.random.Generator, palette, count: int
                     ) -> np.ndarray:
   """`count` colours [count, 3], each a jittered random pick of `palette`."""
   colors = np.float32(palette)[rng.integers(len(palette), size=count)]
-  return colors * rng.uniform(0.85, 1.15, (count, 1)) + rng.normal(
-      0.0, INSTANCE_JITTER, (count, 3))
+  return (colors * rng.uniform(*BRIGHTNESS_RANGE, (count, 1)) +
+          rng.normal(0.0, INSTANCE_JITTER, (count, 3))).astype(np.float32)
 
 
 # ----------------------------------------------------------------- Background.
@@ -301,15 +366,15 @@ def _draw_sky(canvas: _Canvas, rng: np.random.Generator,
   """Fills the image with sky: a vertical gradient with soft clouds."""
   win = _window(canvas.size, 0, canvas.size, 0, canvas.size)
   style = rng.integers(len(SKY_TOP_COLORS))
-  top = _jitter(rng, SKY_TOP_COLORS[style], 6.0)
-  bottom = _jitter(rng, SKY_HORIZON_COLORS[style], 6.0)
+  top = _jitter(rng, SKY_TOP_COLORS[style])
+  bottom = _jitter(rng, SKY_HORIZON_COLORS[style])
   t = np.clip(win.rows / max(cam.horizon, 1.0), 0.0, 1.0)[..., None]
   gradient = top * (1 - t) + bottom * t
   clouds = _smooth_noise(rng, canvas.size, CLOUD_CELLS) + 0.4 * canvas.blotch
   cloudiness = rng.uniform(0.0, 1.0)
   cover = np.clip(clouds * 0.8 + 1.6 * cloudiness - 1.2, 0.0, 0.9)
   color = gradient + cover[..., None] * (np.float32(CLOUD_COLOR) - gradient)
-  canvas.fill(win, True, SKY, color + 1.5 * canvas.grain[..., None])
+  canvas.fill(win, True, SKY, color, Texture.SKY)
 
 
 def _draw_skyline(canvas: _Canvas, rng: np.random.Generator,
@@ -331,8 +396,7 @@ def _draw_skyline(canvas: _Canvas, rng: np.random.Generator,
   base = np.where((kind == SKYLINE_TREES)[:, None],
                   _jitter_palette(rng, (LEAF_COLOR,), count),
                   _jitter_palette(rng, FACADE_COLORS, count))
-  haze = np.float32(SKY_HORIZON_COLORS[0])
-  base = 0.6 * base + 0.4 * haze
+  base = 0.6 * base + 0.4 * np.float32(HAZE_COLOR)
 
   win = _window(size, cam.horizon - heights.max(), cam.horizon + 1, 0, size)
   if win is None:
@@ -342,13 +406,10 @@ def _draw_skyline(canvas: _Canvas, rng: np.random.Generator,
   phase = (win.cols[0] - rights[block] + widths[block]) / widths[block]
   bumps = np.where(trees, 0.7 + 0.3 * np.cos(phase * 3 * np.pi), 1.0)
   mask = win.rows >= cam.horizon - heights[block] * bumps  # [h, w]
-  color = base[block][None] * (
-      1 + np.where(trees, 0.15, 0.03)[:, None] *
-      canvas.blotch[win.slices][..., None]) + (
-          4.0 * canvas.grain[win.slices][..., None])
+  color = base[block][None]  # [1, w, 3]
   canvas.fill(win, mask & (kind[block] == SKYLINE_BUILDING), CONSTRUCTION,
-              color)
-  canvas.fill(win, mask & trees, NATURE, color)
+              color, Texture.SMOOTH)
+  canvas.fill(win, mask & trees, NATURE, color, Texture.FOLIAGE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,11 +418,11 @@ class _Street:
 
   road_left: float
   road_right: float
-  facade_left: float | None  # x of the left facade; None for a park.
-  facade_right: float | None
   sidewalk_left: float  # Outer edge of each sidewalk.
   sidewalk_right: float
-  crossing_depth: float | None
+  park_left: bool  # Grass and trees beyond the sidewalk instead of facades.
+  park_right: bool
+  crossing_depth: float | None  # Where a zebra crossing is, if any.
 
 
 def _sample_street(rng: np.random.Generator) -> _Street:
@@ -371,15 +432,21 @@ def _sample_street(rng: np.random.Generator) -> _Street:
   walk_left = left - rng.uniform(*SIDEWALK_WIDTH_RANGE)
   walk_right = right + rng.uniform(*SIDEWALK_WIDTH_RANGE)
   park_left, park_right = rng.uniform(size=2) < PARK_PROBABILITY
-  crossing = rng.uniform(6.0, 30.0) if rng.uniform() < CROSSING_PROBABILITY else None
-  return _Street(left, right, None if park_left else walk_left,
-                 None if park_right else walk_right, walk_left, walk_right,
-                 crossing)
+  crossing = None
+  if rng.uniform() < CROSSING_PROBABILITY:
+    crossing = rng.uniform(*CROSSING_DEPTH_RANGE)
+  return _Street(left, right, walk_left, walk_right, bool(park_left),
+                 bool(park_right), crossing)
 
 
 def _draw_ground(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
                  street: _Street) -> None:
-  """Road with markings, curbs, paved sidewalks and grass (parks)."""
+  """Road with markings, curbs, paved sidewalks and grass (parks).
+
+  Every ground pixel is mapped back to its world position (x, depth), and
+  each surface is a range of x; patterns (tiles, dashes) are periodic in x or
+  depth, so they shrink towards the horizon like the real thing.
+  """
   win = _window(canvas.size, cam.horizon, canvas.size, 0, canvas.size)
   if win is None:
     return
@@ -388,25 +455,27 @@ def _draw_ground(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   x = (win.cols - cam.vanish_x) * depth / cam.focal  # [h, w]
 
   # Paving everywhere, then grass, curbs and road on top.
-  walk = canvas.texture(win, _jitter(rng, SIDEWALK_COLOR, 3.0), 5.0, 0.04)
+  paving = _jitter(rng, SIDEWALK_COLOR, INSTANCE_JITTER / 2)
+  canvas.fill(win, below, FLAT, paving)
   grout = (_frac(x / TILE_SIZE_M) < 0.1) | (_frac(depth / TILE_SIZE_M) < 0.1)
-  walk = np.where(grout[..., None], walk * 0.8, walk)
-  canvas.fill(win, below, FLAT, walk)
+  canvas.fill(win, below & grout, FLAT, paving * 0.8)
 
-  grass = canvas.texture(win, _jitter(rng, GRASS_COLOR), 8.0, 0.2)
-  if street.facade_left is None:
-    canvas.fill(win, below & (x < street.sidewalk_left), NATURE, grass)
-  if street.facade_right is None:
-    canvas.fill(win, below & (x > street.sidewalk_right), NATURE, grass)
+  grass = _jitter(rng, GRASS_COLOR)
+  if street.park_left:
+    canvas.fill(win, below & (x < street.sidewalk_left), NATURE, grass,
+                Texture.GRASS)
+  if street.park_right:
+    canvas.fill(win, below & (x > street.sidewalk_right), NATURE, grass,
+                Texture.GRASS)
 
   curb = ((x > street.road_left - CURB_WIDTH_M) &
           (x < street.road_right + CURB_WIDTH_M))
-  canvas.fill(win, below & curb, FLAT,
-              canvas.texture(win, _jitter(rng, CURB_COLOR, 5.0), 4.0))
+  canvas.fill(win, below & curb, FLAT, _jitter(rng, CURB_COLOR))
 
-  road = (x > street.road_left) & (x < street.road_right)
-  asphalt = canvas.texture(win, _jitter(rng, ASPHALT_COLOR, 3.0), 6.0, 0.08)
-  # Lane lines: dashed between lanes, solid near each edge.
+  road = below & (x > street.road_left) & (x < street.road_right)
+  canvas.fill(win, road, FLAT, _jitter(rng, ASPHALT_COLOR, INSTANCE_JITTER / 2),
+              Texture.ASPHALT)
+  # Lane lines: dashed between lanes, solid near each edge; maybe a crossing.
   lanes = np.arange(street.road_left + LANE_WIDTH_M, street.road_right - 1.0,
                     LANE_WIDTH_M)
   marking = np.zeros_like(road)
@@ -418,9 +487,7 @@ def _draw_ground(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   if street.crossing_depth is not None:
     marking |= ((np.abs(depth - street.crossing_depth) < 2.0) &
                 (_frac(x / CROSSING_STRIPE_M) < 0.5))
-  paint = canvas.texture(win, _jitter(rng, MARKING_COLOR, 5.0), 5.0)
-  asphalt = np.where(marking[..., None], paint, asphalt)
-  canvas.fill(win, below & road, FLAT, asphalt)
+  canvas.fill(win, road & marking, FLAT, _jitter(rng, MARKING_COLOR))
 
 
 def _draw_facades(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
@@ -428,46 +495,44 @@ def _draw_facades(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   """A row of buildings along the wall x = x_plane, with window grids.
 
   Buildings are segments along the depth axis, each with its own height,
-  colour, floor height and window bays; gaps between them show the sky.
+  colour, floor height and window bays; gaps between them show the sky. All
+  segments are drawn at once through per-column lookups.
   """
   end = rng.uniform(*STREET_END_RANGE)
   count = int(np.ceil(end / (0.5 * FACADE_LENGTH_RANGE[0]))) + 1  # Enough.
   gap = rng.uniform(size=count) < FACADE_GAP_PROBABILITY
   lengths = rng.uniform(*FACADE_LENGTH_RANGE, count) * np.where(gap, 0.5, 1)
-  starts = np.concatenate([[0.0], np.cumsum(lengths)])
+  starts = np.concatenate([[0.0], np.cumsum(lengths)]).astype(np.float32)
   heights = np.where(gap, 0.0, rng.uniform(*FACADE_HEIGHT_RANGE, count))
   colors = _jitter_palette(rng, FACADE_COLORS, count)
-  floors = rng.uniform(*FLOOR_HEIGHT_RANGE, count)
-  bays = rng.uniform(*WINDOW_SPACING_RANGE, count)
-  fills = rng.uniform(*WINDOW_FILL_RANGE, count)
-  found = cam.side_plane(x_plane, 0.5, end, max(heights))
+  floors = rng.uniform(*FLOOR_HEIGHT_RANGE, count).astype(np.float32)
+  bays = rng.uniform(*WINDOW_SPACING_RANGE, count).astype(np.float32)
+  fills = rng.uniform(*WINDOW_FILL_RANGE, count).astype(np.float32)
+  lights = rng.uniform(0.6, 1.6, 64).astype(np.float32)  # Per window.
+
+  found = cam.side_plane(x_plane, 0.5, end, heights.max())
   if found is None:
     return
   win, wall_depth, z = found
   index = np.clip(np.searchsorted(starts, wall_depth, side="right") - 1, 0,
                   count - 1)  # [1, w]
-  height = heights[index]
-  mask = (z >= 0) & (z < height) & (wall_depth < end)
+  height = heights[index].astype(np.float32)
+  wall = (z >= 0) & (z < height) & (wall_depth < end)
+  haze = (wall_depth / (wall_depth + HAZE_DEPTH_M))[..., None] * 0.6
+  color = colors[index[0]][None] * (1 - haze) + np.float32(HAZE_COLOR) * haze
+  canvas.fill(win, wall, CONSTRUCTION, color)
 
   fill = fills[index]
   level = z / floors[index]
   column = (wall_depth - starts[index]) / bays[index]
   level_frac, column_frac = _frac(level), _frac(column)
-  glass = ((level >= 1.0) & (level_frac > 0.3) & (level_frac < 0.3 + fill) &
-           (np.abs(column_frac - 0.5) < fill / 2) & (z < height - 0.6))
-  # A per-window brightness, so that windows differ (lights, reflections).
-  lights = rng.uniform(0.6, 1.6, 64).astype(np.float32)
+  glass = (wall & (level >= 1.0) & (level_frac > 0.3) &
+           (level_frac < 0.3 + fill) & (np.abs(column_frac - 0.5) < fill / 2) &
+           (z < height - 0.6))
+  # A brightness per window, so that windows differ (lights, reflections).
   window_id = (level.astype(np.int32) * 7 + column.astype(np.int32) * 13) % 64
-  glass_color = (np.float32(GLASS_COLOR) * lights[window_id][..., None] +
-                 3.0 * canvas.grain[win.slices][..., None])
-
-  wall = colors[index[0]][None]  # [1, w, 3]
-  haze = (wall_depth / (wall_depth + HAZE_DEPTH_M))[..., None] * 0.6
-  wall = wall * (1 - haze) + np.float32(SKY_HORIZON_COLORS[0]) * haze
-  wall = wall * (1 + 0.04 * canvas.blotch[win.slices][..., None]) + (
-      4.0 * canvas.grain[win.slices][..., None])
-  color = np.where(glass[..., None], glass_color, wall)
-  canvas.fill(win, mask, CONSTRUCTION, color)
+  glass_color = np.float32(GLASS_COLOR) * lights[window_id][..., None]
+  canvas.fill(win, glass, CONSTRUCTION, glass_color, Texture.SMOOTH)
 
 
 # -------------------------------------------------------------------- Objects.
@@ -483,29 +548,28 @@ def _draw_car(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   width = rng.uniform(*CAR_WIDTH_RANGE)
   height = rng.uniform(*CAR_HEIGHT_RANGE)
   length = rng.uniform(*CAR_LENGTH_RANGE)
-  paint = _jitter(rng, _pick(rng, CAR_COLORS), 8.0)
-  glass = _jitter(rng, GLASS_COLOR, 6.0)
+  paint = _jitter(rng, _pick(rng, CAR_COLORS))
+  glass = _jitter(rng, GLASS_COLOR)
   belt = 0.55 * height  # Where the windows start.
   left, right = x - width / 2, x + width / 2
 
   side_x = left if left > 0 else right if right < 0 else None
+  found = None
   if side_x is not None:
     found = cam.side_plane(side_x, depth, depth + length, height)
-    if found is not None:
-      win, d, z = found
-      along = d - depth
-      body = (along >= 0) & (along <= length) & (z >= 0.2) & (z < belt)
-      cabin = (z >= belt) & (z < height) & (along > 0.9 + (z - belt)) & (
-          along < length - 0.7 - 0.6 * (z - belt))
-      wheel = np.zeros_like(body)
-      for centre in (0.8, length - 0.8):
-        wheel |= ((along - centre) / 0.33) ** 2 + ((z - 0.33) / 0.33) ** 2 < 1
-      window = cabin & (z < height - 0.08) & (z > belt + 0.05)
-      color = canvas.texture(win, paint * 0.8, 3.0, 0.02)
-      color = np.where(window[..., None], canvas.texture(win, glass, 3.0),
-                       color)
-      color = np.where(wheel[..., None], np.float32(TYRE_COLOR), color)
-      canvas.fill(win, body | cabin | wheel, VEHICLE, color)
+  if found is not None:
+    win, d, z = found
+    along = d - depth
+    body = (along >= 0) & (along <= length) & (z >= 0.2) & (z < belt)
+    cabin = ((z >= belt) & (z < height) & (along > 0.9 + (z - belt)) &
+             (along < length - 0.7 - 0.6 * (z - belt)))
+    wheel = np.zeros_like(body)
+    for centre in (0.8, length - 0.8):
+      wheel |= ((along - centre) / 0.33) ** 2 + ((z - 0.33) / 0.33) ** 2 < 1
+    window = cabin & (z < height - 0.08) & (z > belt + 0.05)
+    canvas.fill(win, body | cabin, VEHICLE, paint * 0.8, Texture.SMOOTH)
+    canvas.fill(win, window, VEHICLE, glass, Texture.SMOOTH)
+    canvas.fill(win, wheel, VEHICLE, TYRE_COLOR, Texture.SMOOTH)
 
   found = cam.upright(depth, left, right, 0.0, height)
   if found is None:
@@ -517,104 +581,103 @@ def _draw_car(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   body = (u < half) & (z >= 0.2) & (z < belt)
   cabin = (z >= belt) & (z < height) & (u < half - taper)
   tyre = (u > half - 0.38) & (u < half - 0.05) & (z < 0.25)
-  rear_window = cabin & (u < half - taper - 0.08) & (z > belt + 0.08) & (
-      z < height - 0.07)
-  lamp = (u > half - 0.35) & (u < half - 0.03) & (z > belt - 0.22) & (
-      z < belt - 0.06)
+  rear_window = (cabin & (u < half - taper - 0.08) & (z > belt + 0.08) &
+                 (z < height - 0.07))
+  lamp = ((u > half - 0.35) & (u < half - 0.03) & (z > belt - 0.22) &
+          (z < belt - 0.06))
   plate = (u < 0.25) & (z > 0.35) & (z < 0.47)
-  color = canvas.texture(win, paint, 3.0, 0.03)
-  color = np.where(rear_window[..., None], canvas.texture(win, glass, 3.0),
-                   color)
-  color = np.where(lamp[..., None], np.float32(TAIL_LIGHT_COLOR), color)
-  color = np.where(plate[..., None], np.float32((230, 230, 220)), color)
-  color = np.where(tyre[..., None], np.float32(TYRE_COLOR), color)
-  canvas.fill(win, body | cabin | tyre, VEHICLE, color)
+  canvas.fill(win, body | cabin, VEHICLE, paint, Texture.SMOOTH)
+  canvas.fill(win, rear_window, VEHICLE, glass, Texture.SMOOTH)
+  canvas.fill(win, lamp, VEHICLE, TAIL_LIGHT_COLOR, Texture.SMOOTH)
+  canvas.fill(win, plate, VEHICLE, PLATE_COLOR, Texture.SMOOTH)
+  canvas.fill(win, tyre, VEHICLE, TYRE_COLOR, Texture.SMOOTH)
 
 
 def _draw_person(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
                  x: float, depth: float) -> None:
   """A pedestrian: legs, torso with arms, head; clothes vary per person."""
   height = rng.uniform(*PERSON_HEIGHT_RANGE)
+  stride = rng.uniform(-0.1, 0.1)  # Legs apart by this much at the feet.
+  shirt = _jitter(rng, _pick(rng, CLOTH_COLORS))
+  trousers = _jitter(rng, _pick(rng, TROUSER_COLORS))
+  skin = _jitter(rng, _pick(rng, SKIN_COLORS))
   found = cam.upright(depth, x - 0.35, x + 0.35, 0.0, height)
   if found is None:
     return
   win, u, z = found
   u = u - x
   z = z / height  # Heights relative to the body.
-  min_width = cam.metres_per_pixel(depth) / 2  # Keep limbs >= 1 pixel wide.
-  step = rng.uniform(-0.1, 0.1)  # Stride: legs apart by this much at the feet.
-  leg_w = max(0.08, min_width)
-  legs = (z < 0.48) & (
-      (np.abs(u + 0.09 + step * (0.48 - z)) < leg_w) |
-      (np.abs(u - 0.09 - step * (0.48 - z)) < leg_w))
-  torso = (z >= 0.46) & (z < 0.82) & (np.abs(u) < max(0.2, min_width))
-  arms = (z >= 0.5) & (z < 0.8) & (np.abs(np.abs(u) - 0.24) < max(0.05, min_width))
+  thin = cam.metres_per_pixel(depth) / 2  # Keeps limbs >= 1 pixel wide.
+  leg = max(0.08, thin)
+  spread = 0.09 + stride * (0.48 - z)
+  legs = (z < 0.48) & ((np.abs(u + spread) < leg) | (np.abs(u - spread) < leg))
+  torso = (z >= 0.46) & (z < 0.82) & (np.abs(u) < max(0.2, thin))
+  arms = ((z >= 0.5) & (z < 0.8) &
+          (np.abs(np.abs(u) - 0.24) < max(0.05, thin)))
   head = (u / 0.1) ** 2 + ((z - 0.9) * height / 0.12) ** 2 < 1
-  skin = _jitter(rng, _pick(rng, SKIN_COLORS), 6.0)
-  color = canvas.texture(win, _jitter(rng, _pick(rng, CLOTH_COLORS)), 5.0, 0.05)
-  color = np.where(legs[..., None], canvas.texture(
-      win, _jitter(rng, _pick(rng, TROUSER_COLORS)), 4.0), color)
-  color = np.where(head[..., None], np.broadcast_to(skin, color.shape), color)
-  canvas.fill(win, legs | torso | arms | head, HUMAN, color)
+  canvas.fill(win, torso | arms, HUMAN, shirt)
+  canvas.fill(win, legs, HUMAN, trousers)
+  canvas.fill(win, head, HUMAN, skin, Texture.SMOOTH)
 
 
 def _draw_pole(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
                x: float, depth: float) -> None:
-  """A pole with a traffic sign or a traffic light at the top."""
+  """A pole with a traffic light or a traffic sign (disc or plate) on top."""
   height = rng.uniform(*POLE_HEIGHT_RANGE)
-  half = max(0.07, cam.metres_per_pixel(depth) / 2)
+  metal = _jitter(rng, POLE_COLOR)
+  traffic_light = rng.uniform() < TRAFFIC_LIGHT_PROBABILITY
+  lit = rng.integers(len(LAMP_COLORS))
+  disc = rng.uniform() < 0.5
+  sign_color = _jitter(rng, _pick(rng, SIGN_COLORS))
   found = cam.upright(depth, x - 0.5, x + 0.5, 0.0, height + 0.1)
   if found is None:
     return
   win, u, z = found
   u = u - x
+  half = max(0.07, cam.metres_per_pixel(depth) / 2)
   pole = (np.abs(u) < half) & (z < height)
-  color = np.broadcast_to(canvas.texture(win, _jitter(rng, POLE_COLOR), 4.0),
-                          (*pole.shape, 3))
-  if rng.uniform() < 0.5:  # Traffic light: housing with three lamps.
-    box = (np.abs(u) < 0.18) & (z > height - 0.95) & (z < height)
-    lit = rng.integers(3)
-    lamp_z = height - 0.2 - 0.28 * np.arange(3)
-    color = np.where(box[..., None], np.float32(HOUSING_COLOR), color)
-    for i, lz in enumerate(lamp_z):
-      lamp = (u / 0.1) ** 2 + ((z - lz) / 0.1) ** 2 < 1
+  canvas.fill(win, pole, OBJECT, metal, Texture.SMOOTH)
+  if traffic_light:  # A housing with three lamps, one of them lit.
+    housing = (np.abs(u) < 0.18) & (z > height - 0.95) & (z < height)
+    canvas.fill(win, housing, OBJECT, HOUSING_COLOR, Texture.SMOOTH)
+    for i, lamp_color in enumerate(LAMP_COLORS):
+      lamp_z = height - 0.2 - 0.28 * i
+      lamp = (u / 0.1) ** 2 + ((z - lamp_z) / 0.1) ** 2 < 1
       shade = 1.0 if i == lit else 0.35
-      color = np.where(lamp[..., None], np.float32(LAMP_COLORS[i]) * shade,
-                       color)
-  else:  # Sign: disc or plate.
+      canvas.fill(win, lamp, OBJECT, np.float32(lamp_color) * shade,
+                  Texture.SMOOTH)
+  else:
     centre = height - 0.35
-    if rng.uniform() < 0.5:
-      box = (u / 0.33) ** 2 + ((z - centre) / 0.33) ** 2 < 1
+    if disc:
+      sign = (u / 0.33) ** 2 + ((z - centre) / 0.33) ** 2 < 1
     else:
-      box = (np.abs(u) < 0.35) & (np.abs(z - centre) < 0.28)
-    sign = canvas.texture(win, _jitter(rng, _pick(rng, SIGN_COLORS), 6.0), 3.0)
-    color = np.where(box[..., None], sign, color)
-  canvas.fill(win, pole | box, OBJECT, color)
+      sign = (np.abs(u) < 0.35) & (np.abs(z - centre) < 0.28)
+    canvas.fill(win, sign, OBJECT, sign_color, Texture.SMOOTH)
 
 
 def _draw_tree(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
                x: float, depth: float) -> None:
   """A tree: a trunk under a crown of overlapping ellipses (all nature)."""
-  trunk_h = rng.uniform(*TRUNK_HEIGHT_RANGE)
+  trunk_height = rng.uniform(*TRUNK_HEIGHT_RANGE)
   radius = rng.uniform(*CROWN_RADIUS_RANGE)
-  top = trunk_h + 2 * radius
-  found = cam.upright(depth, x - 1.6 * radius, x + 1.6 * radius, 0.0, top)
+  blobs = [(rng.uniform(-0.6, 0.6) * radius,
+            trunk_height + radius * rng.uniform(0.7, 1.1),
+            radius * rng.uniform(0.6, 0.9)) for _ in range(3)]
+  bark = _jitter(rng, TRUNK_COLOR)
+  leaves = _jitter(rng, LEAF_COLOR)
+  found = cam.upright(depth, x - 1.6 * radius, x + 1.6 * radius, 0.0,
+                      trunk_height + 2 * radius)
   if found is None:
     return
   win, u, z = found
   u = u - x
   half = max(0.15, cam.metres_per_pixel(depth) / 2)
-  trunk = (np.abs(u) < half) & (z < trunk_h + radius * 0.5)
+  trunk = (np.abs(u) < half) & (z < trunk_height + radius * 0.5)
   crown = np.zeros_like(trunk)
-  for _ in range(3):
-    cx = rng.uniform(-0.6, 0.6) * radius
-    cz = trunk_h + radius * rng.uniform(0.7, 1.1)
-    r = radius * rng.uniform(0.6, 0.9)
+  for cx, cz, r in blobs:
     crown |= ((u - cx) / r) ** 2 + ((z - cz) / (r * 0.9)) ** 2 < 1
-  leaves = canvas.texture(win, _jitter(rng, LEAF_COLOR), 10.0, 0.3)
-  color = np.where(crown[..., None], leaves,
-                   canvas.texture(win, _jitter(rng, TRUNK_COLOR), 5.0))
-  canvas.fill(win, trunk | crown, NATURE, color)
+  canvas.fill(win, trunk, NATURE, bark)
+  canvas.fill(win, crown, NATURE, leaves, Texture.FOLIAGE)
 
 
 def _draw_bush(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
@@ -622,13 +685,13 @@ def _draw_bush(canvas: _Canvas, rng: np.random.Generator, cam: _Camera,
   """A low hedge or bush on the ground."""
   width = rng.uniform(0.8, 2.5)
   height = rng.uniform(0.5, 1.3)
+  leaves = _jitter(rng, LEAF_COLOR)
   found = cam.upright(depth, x - width / 2, x + width / 2, 0.0, height)
   if found is None:
     return
   win, u, z = found
   mask = ((u - x) / (width / 2)) ** 2 + (z / height) ** 2 < 1
-  color = canvas.texture(win, _jitter(rng, LEAF_COLOR), 10.0, 0.3)
-  canvas.fill(win, mask, NATURE, color)
+  canvas.fill(win, mask, NATURE, leaves, Texture.FOLIAGE)
 
 
 _Draw = Callable[[_Canvas, np.random.Generator, _Camera, float, float], None]
@@ -670,9 +733,8 @@ def _plan_objects(rng: np.random.Generator, cam: _Camera, street: _Street
   for _ in range(rng.integers(0, MAX_TREES + 1)):
     lo, hi = _pick(rng, sides)
     add(_sample_depth(rng, cam), rng.uniform(lo + 0.8, hi - 0.8), _draw_tree)
-  for edge, outwards, park in (
-      (street.sidewalk_left, -1, street.facade_left is None),
-      (street.sidewalk_right, 1, street.facade_right is None)):
+  for edge, outwards, park in ((street.sidewalk_left, -1, street.park_left),
+                               (street.sidewalk_right, 1, street.park_right)):
     if park:  # Parks: more trees and bushes on the grass.
       for _ in range(rng.integers(2, 7)):
         draw = _draw_tree if rng.uniform() < 0.6 else _draw_bush
@@ -684,33 +746,27 @@ def _plan_objects(rng: np.random.Generator, cam: _Camera, street: _Street
 
 
 def _draw_void(canvas: _Canvas, rng: np.random.Generator) -> None:
-  """Ego-vehicle hood at the bottom, or a black border strip (void)."""
+  """Ego-vehicle hood at the bottom and/or a black border strip (void)."""
   size = canvas.size
   if rng.uniform() < HOOD_PROBABILITY:
     height = rng.uniform(*HOOD_HEIGHT_RANGE) * size
     centre = rng.uniform(0.4, 0.6) * size
+    paint = _jitter(rng, HOOD_COLOR)
     win = _window(size, size - height, size, 0, size)
     if win is not None:
       curve = ((win.cols - centre) / (size / 2)) ** 2
       mask = win.rows > size - height * (1 - 0.5 * curve)
-      color = canvas.texture(win, _jitter(rng, HOOD_COLOR, 5.0), 3.0, 0.1)
-      gloss = np.exp(-((win.rows - (size - 0.6 * height)) / (0.2 * height)) ** 2)
-      canvas.fill(win, mask, VOID, color + 60 * gloss[..., None])
+      # A soft reflection across the hood: shading within the void class.
+      gloss = np.exp(-((win.rows - (size - 0.6 * height)) /
+                       (0.2 * height)) ** 2)
+      canvas.fill(win, mask, VOID, paint + 60 * gloss[..., None],
+                  Texture.SMOOTH)
   if rng.uniform() < BORDER_PROBABILITY:
     width = max(1.0, rng.uniform(*BORDER_WIDTH_RANGE) * size)
-    if rng.uniform() < 0.5:
-      win = _window(size, size - width, size, 0, size)
-    else:
-      left = rng.uniform() < 0.5
-      win = _window(size, 0, size, 0 if left else size - width,
-                    width if left else size)
-    color = canvas.texture(win, (4, 4, 4), 2.0, 0.0)
-    canvas.fill(win, True, VOID, color)
-
-
-def _child(rng: np.random.Generator) -> np.random.Generator:
-  """A new generator seeded from `rng`: one per scene part (see render_scene)."""
-  return np.random.default_rng(rng.integers(2**63))
+    where = rng.integers(3)  # Bottom, left or right.
+    box = ((size - width, size, 0, size), (0, size, 0, width),
+           (0, size, size - width, size))[where]
+    canvas.fill(_window(size, *box), True, VOID, BORDER_COLOR, Texture.BLACK)
 
 
 def render_scene(rng: np.random.Generator,
@@ -730,11 +786,7 @@ def render_scene(rng: np.random.Generator,
     image: uint8 RGB [size, size, 3].
     label: uint8 [size, size] ids of `CITYSCAPES_CATEGORIES`.
   """
-  canvas = _Canvas(
-      image=np.zeros((size, size, 3), np.float32),
-      label=np.zeros((size, size), np.uint8),
-      grain=_child(rng).standard_normal((size, size), np.float32),
-      blotch=_smooth_noise(_child(rng), size, NOISE_CELLS))
+  canvas = _Canvas.empty(rng, size)
   cam = _Camera(size=size,
                 horizon=rng.uniform(*HORIZON_RANGE) * size,
                 vanish_x=rng.uniform(*VANISH_X_RANGE) * size,
@@ -744,13 +796,13 @@ def render_scene(rng: np.random.Generator,
   _draw_sky(canvas, _child(rng), cam)
   _draw_skyline(canvas, _child(rng), cam)
   _draw_ground(canvas, _child(rng), cam, street)
-  for facade in (street.facade_left, street.facade_right):
-    if facade is not None:
-      _draw_facades(canvas, _child(rng), cam, facade)
+  for facade, park in ((street.sidewalk_left, street.park_left),
+                       (street.sidewalk_right, street.park_right)):
+    facade_rng = _child(rng)
+    if not park:
+      _draw_facades(canvas, facade_rng, cam, facade)
   plan = _plan_objects(_child(rng), cam, street)
   for depth, x, draw, object_rng in sorted(plan, key=lambda item: -item[0]):
     draw(canvas, object_rng, cam, x, depth)  # Far to near: near ones occlude.
   _draw_void(canvas, _child(rng))
-
-  image = np.clip(np.rint(canvas.image), 0, 255).astype(np.uint8)
-  return image, canvas.label
+  return canvas.finish()
