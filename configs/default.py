@@ -87,14 +87,27 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every_steps = 20_000
   config.eval = ml_collections.ConfigDict(dict(batch_size=8, seed=1234))
 
-  if variant == "tiny":
-    apply_tiny(config)
-  elif variant:
-    raise ValueError(f"Unknown config variant {variant!r}; the only one is 'tiny'.")
+  apply_variant(config, variant)
   return config
 
 
-def apply_tiny(config: ml_collections.ConfigDict) -> None:
+def apply_variant(
+    config: ml_collections.ConfigDict, variant: str | None
+) -> None:
+  """Applies the variant named after a config file's colon, if any.
+
+  Raises:
+    ValueError: `variant` is not a known variant.
+  """
+  if variant == "tiny":
+    _shrink_to_tiny(config)
+  elif variant:
+    raise ValueError(
+        f"Unknown config variant {variant!r}; the only one is 'tiny'."
+    )
+
+
+def _shrink_to_tiny(config: ml_collections.ConfigDict) -> None:
   """Shrinks a config in place to a seconds-long run of the same pipeline."""
   for generator in (config.model.sp_generator, config.model.sg_generator):
     generator.base_features = 4

@@ -32,8 +32,5 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 500
   config.eval_every_steps = 0
   config.eval.batch_size = 32
-  if variant == "tiny":
-    default.apply_tiny(config)
-  elif variant:
-    raise ValueError(f"Unknown config variant {variant!r}; the only one is 'tiny'.")
+  default.apply_variant(config, variant)
   return config

@@ -16,7 +16,7 @@ def write_bytes(path: epath.PathLike, data: bytes) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = path.parent / f".{path.name}.partial-{os.getpid()}"
   partial.write_bytes(data)
-  partial.rename(path)
+  partial.replace(path)
 
 
 def write_text(path: epath.PathLike, text: str) -> None:

@@ -142,6 +142,29 @@ def check_perceptual_weights(loss_config: ml_collections.ConfigDict) -> None:
       )
 
 
+def _weighted_total(
+    terms: Metrics, weights: dict[str, float]
+) -> tuple[jax.Array, Metrics]:
+  """Sums `terms` by `weights` (same keys); returns it and all terms."""
+  total = sum(weights[name] * value for name, value in terms.items())
+  return total, {"loss": total, **terms}
+
+
+def _adversarial_terms(fake: ScaleOutputs, real: ScaleOutputs, kind: str) -> Metrics:
+  """The GAN and feature-matching terms every generator loss has."""
+  return {
+      "g_gan": generator_gan_loss(fake, kind),
+      "feature_matching": feature_matching_loss(real, fake),
+  }
+
+
+def _adversarial_weights(loss_config: ml_collections.ConfigDict) -> dict[str, float]:
+  return {
+      "g_gan": loss_config.gan_weight,
+      "feature_matching": loss_config.feature_matching_weight,
+  }
+
+
 def sp_generator_loss(
     logits: jax.Array,
     labels: jax.Array,
@@ -151,20 +174,15 @@ def sp_generator_loss(
     loss_config: ml_collections.ConfigDict,
 ) -> tuple[jax.Array, Metrics]:
   """SP-Net's loss: hole cross-entropy, GAN, discriminator feature matching."""
-  cross_entropy = hole_cross_entropy(logits, labels, mask)
-  gan = generator_gan_loss(fake, loss_config.gan)
-  matching = feature_matching_loss(real, fake)
-  total = (
-      loss_config.cross_entropy_weight * cross_entropy
-      + loss_config.gan_weight * gan
-      + loss_config.feature_matching_weight * matching
-  )
-  return total, {
-      "loss": total,
-      "cross_entropy_hole": cross_entropy,
-      "g_gan": gan,
-      "feature_matching": matching,
+  terms = {
+      "cross_entropy_hole": hole_cross_entropy(logits, labels, mask),
+      **_adversarial_terms(fake, real, loss_config.gan),
   }
+  weights = {
+      "cross_entropy_hole": loss_config.cross_entropy_weight,
+      **_adversarial_weights(loss_config),
+  }
+  return _weighted_total(terms, weights)
 
 
 def sg_generator_loss(
@@ -181,20 +199,14 @@ def sg_generator_loss(
   composite copies the input, so only the raw output has an error there.
   """
   error = jnp.abs(generated - image)
-  l1_hole = masked_mean(error, mask)
-  l1_known = masked_mean(error, 1.0 - mask)
-  gan = generator_gan_loss(fake, loss_config.gan)
-  matching = feature_matching_loss(real, fake)
-  total = (
-      loss_config.l1_hole_weight * l1_hole
-      + loss_config.l1_known_weight * l1_known
-      + loss_config.gan_weight * gan
-      + loss_config.feature_matching_weight * matching
-  )
-  return total, {
-      "loss": total,
-      "l1_hole": l1_hole,
-      "l1_known": l1_known,
-      "g_gan": gan,
-      "feature_matching": matching,
+  terms = {
+      "l1_hole": masked_mean(error, mask),
+      "l1_known": masked_mean(error, 1.0 - mask),
+      **_adversarial_terms(fake, real, loss_config.gan),
   }
+  weights = {
+      "l1_hole": loss_config.l1_hole_weight,
+      "l1_known": loss_config.l1_known_weight,
+      **_adversarial_weights(loss_config),
+  }
+  return _weighted_total(terms, weights)

@@ -39,9 +39,15 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
     if config.schedule[key] < 0:
       raise ValueError(f"config.schedule.{key} must be >= 0.")
   if steps.total_steps(config.schedule) <= 0:
-    raise ValueError("config.schedule has no steps: set sp_steps, sg_steps or joint_steps > 0.")
-  for key in ("batch_size", "eval.batch_size"):
-    size = config[key] if "." not in key else config.eval.batch_size
+    raise ValueError(
+        "config.schedule has no steps: set sp_steps, sg_steps or joint_steps"
+        " > 0."
+    )
+  batch_sizes = {
+      "batch_size": config.batch_size,
+      "eval.batch_size": config.eval.batch_size,
+  }
+  for key, size in batch_sizes.items():
     if size % mesh.size:
       raise ValueError(
           f"config.{key}={size} must be divisible by the {mesh.size} devices."
@@ -91,7 +97,8 @@ def train_and_evaluate(
     )
 
   state = sharding.replicate(
-      steps.create_train_state(config, networks, jax.random.key(config.seed)), mesh
+      steps.create_train_state(config, networks, jax.random.key(config.seed)),
+      mesh,
   )
   manager = checkpoints.make_manager(workdir, config)
   state, meta = checkpoints.restore_latest(manager, state)
