@@ -24,6 +24,8 @@ _CORE = [
 _TEST = [
     "pytest==9.0.3",
     "pytest-xdist==3.8.0",
+    # The official Cityscapes label definitions, to check ours against.
+    "cityscapesscripts==2.2.4",
 ]
 
 setuptools.setup(

@@ -10,6 +10,8 @@ updates). Other configs import this one and override what differs.
 `--config=configs/default.py:tiny` runs the same data and code for seconds.
 """
 
+import math
+
 import ml_collections
 
 from spg_jax import masks
@@ -36,14 +38,28 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.name = "synthetic_scenes/s256"
   config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  # Where a dataset that must be downloaded by hand keeps its archives.
+  config.data.manual_dir = ml_collections.config_dict.placeholder(str)
   config.data.image_key = "image"
   config.data.label_key = "label"
+  # The channel of the label feature that holds the label values.
+  config.data.label_channel = 0
+  # A feature naming each example, used in error messages; None if none.
+  config.data.id_key = ml_collections.FieldReference("image_id", str)
+  # The class table (spg_jax.datasets.classes) and the map from the stored
+  # label values to its ids; None when the dataset stores the ids.
   config.data.classes = "cityscapes_categories"
+  config.data.label_map = ml_collections.config_dict.placeholder(str)
+  # A stored value outside the map that is allowed and becomes ignore_class.
+  config.data.ignore_label = ml_collections.config_dict.placeholder(int)
+  config.data.ignore_class = 0
   config.data.image_size = 256
   config.data.resize = "squash"
   config.data.train_split = "train"
   config.data.eval_split = "test"
   config.data.shuffle_buffer_size = 4096
+  # Keep the decoded, resized training split in memory after the first epoch.
+  config.data.cache = True
 
   config.masks = masks.default_mask_config()
 
@@ -89,6 +105,34 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
 
   apply_variant(config, variant)
   return config
+
+
+def steps_for_epochs(epochs: int, num_examples: int, batch_size: int) -> int:
+  """Steps that show a network `epochs` passes over `num_examples` examples."""
+  return math.ceil(epochs * num_examples / batch_size)
+
+
+def set_epoch_schedule(
+    config: ml_collections.ConfigDict,
+    num_train_examples: int,
+    network_epochs: int,
+    joint_epochs: int,
+) -> None:
+  """Sets the schedule in steps from epochs at the config's batch size.
+
+  The paper trains each network for `network_epochs` (200) epochs, its
+  learning rate decaying linearly over the last half (decay_fraction 0.5).
+  A batch size given on the command line does not rescale these steps: set
+  the schedule's steps too, or edit the config file.
+  """
+  network_steps = steps_for_epochs(
+      network_epochs, num_train_examples, config.batch_size
+  )
+  config.schedule.sp_steps = network_steps
+  config.schedule.sg_steps = network_steps
+  config.schedule.joint_steps = steps_for_epochs(
+      joint_epochs, num_train_examples, config.batch_size
+  )
 
 
 def apply_variant(

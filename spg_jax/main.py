@@ -7,6 +7,7 @@ file's variant follows a colon: `--config=configs/synthetic.py:tiny`.
 """
 
 import logging as logging_lib
+import sys
 
 from absl import app
 from absl import flags
@@ -16,6 +17,7 @@ from ml_collections import config_flags
 import tensorflow as tf
 
 from spg_jax import train
+from spg_jax.datasets import preparation
 
 # Libraries that log every file they touch at INFO; their warnings still show.
 _CHATTY_LIBRARIES = ("/orbax/", "/tensorflow_datasets/")
@@ -51,7 +53,12 @@ def main(argv: list[str]) -> None:
       jax.process_count(),
       jax.local_devices(),
   )
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except preparation.DataError as error:
+    # The message says what is wrong and how to fix it; a traceback would
+    # only bury it.
+    sys.exit(f"Data error: {error}")
 
 
 if __name__ == "__main__":

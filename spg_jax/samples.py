@@ -14,12 +14,12 @@ import numpy as np
 from PIL import Image
 
 from spg_jax import atomic_files
-from spg_jax.datasets import classes
+from spg_jax.datasets import labelling
 
 COLUMNS = ("input", "mask", "labels", "output", "ground truth")
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: np.ndarray) -> np.ndarray:
   """[-1, 1] float image -> uint8 [0, 255]."""
   return np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
@@ -29,7 +29,7 @@ def make_grid(
     mask: np.ndarray,
     labels: np.ndarray,
     output: np.ndarray,
-    class_table: classes.ClassTable,
+    class_table: labelling.ClassTable,
 ) -> np.ndarray:
   """Builds a uint8 grid [B*H, len(COLUMNS)*W, 3] from a batch.
 
@@ -43,11 +43,11 @@ def make_grid(
   hole = mask > 0
   corrupted = np.where(hole, 1.0, image)
   columns = [
-      _to_uint8(corrupted),
+      to_uint8(corrupted),
       np.repeat(hole, 3, axis=-1).astype(np.uint8) * 255,
       class_table.colorize(labels),
-      _to_uint8(output),
-      _to_uint8(image),
+      to_uint8(output),
+      to_uint8(image),
   ]
   rows = np.concatenate(columns, axis=2)
   return np.concatenate(list(rows), axis=0)

@@ -25,6 +25,7 @@ from spg_jax import samples
 from spg_jax import sharding
 from spg_jax import steps
 from spg_jax.datasets import classes
+from spg_jax.datasets import preparation
 from spg_jax.models import spg
 
 
@@ -35,6 +36,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
     ValueError: naming the config key at fault and how to fix it.
   """
   losses.check_perceptual_weights(config.loss)
+  input_pipeline.check_data_config(config.data)
   for key in ("sp_steps", "sg_steps", "joint_steps"):
     if config.schedule[key] < 0:
       raise ValueError(f"config.schedule.{key} must be >= 0.")
@@ -89,6 +91,8 @@ def train_and_evaluate(
   workdir = epath.Path(workdir)
   mesh = sharding.make_mesh()
   validate_config(config, mesh)
+  # Missing or broken data files fail here, before anything compiles.
+  preparation.prepare(config.data)
   networks = spg.Networks.from_config(config)
   is_chief = jax.process_index() == 0
   if is_chief:

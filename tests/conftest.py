@@ -23,3 +23,53 @@ def scenes_data_dir(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
   tfds.builder("synthetic_scenes/s32", data_dir=str(data_dir)).download_and_prepare()
   return data_dir
+
+
+@pytest.fixture
+def scenes_config(scenes_data_dir):
+  """The tiny synthetic config reading the 32x32 scenes of `scenes_data_dir`."""
+  from configs import synthetic  # pylint: disable=g-import-not-at-top
+
+  config = synthetic.get_config("tiny")
+  config.data.name = "synthetic_scenes/s32"
+  config.data.data_dir = str(scenes_data_dir)
+  config.data.image_size = 32
+  return config
+
+
+def cityscapes_frame(city, index, label_ids):
+  """A frame of the fake Cityscapes: a synthetic image and given labelIds."""
+  from spg_jax.datasets import cityscapes_archives  # pylint: disable=g-import-not-at-top
+
+  image = cityscapes_archives.synthetic_frame([index], city, index).image
+  return cityscapes_archives.Frame(city, 0, index, image, label_ids)
+
+
+def patched_label_ids():
+  """Road everywhere, a car over the top-left quarter of the width, a
+  'static' (void) block bottom-right; see test_cityscapes for what each
+  becomes."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  label_ids = np.full([1024, 2048], 7, np.uint8)
+  label_ids[:512, :512] = 26
+  label_ids[768:, 1536:] = 4
+  return label_ids
+
+
+@pytest.fixture(scope="session")
+def cityscapes_manual_dir(tmp_path_factory):
+  """Both Cityscapes archives, in the real layout: 3 train frames in 2
+  cities, 2 val, 1 test, every frame labelled by `patched_label_ids`."""
+  from spg_jax.datasets import cityscapes_archives  # pylint: disable=g-import-not-at-top
+
+  manual_dir = tmp_path_factory.mktemp("cityscapes_manual")
+  label_ids = patched_label_ids()
+  cities = {"train": ("aachen", "aachen", "bochum"), "val": ("frankfurt",) * 2,
+            "test": ("berlin",)}
+  frames = {
+      split: [cityscapes_frame(city, i, label_ids) for i, city in enumerate(names)]
+      for split, names in cities.items()
+  }
+  cityscapes_archives.write_archives(manual_dir, frames)
+  return manual_dir

@@ -1,22 +1,20 @@
 """Tests of the tf.data input pipeline on the small synthetic scenes."""
 
 import itertools
+import re
 
 import numpy as np
 import pytest
 
-from configs import synthetic
 from spg_jax import input_pipeline
+from spg_jax.datasets import labelling
+from spg_jax.datasets import preparation
 
 
 @pytest.fixture
-def config(scenes_data_dir):
-  config = synthetic.get_config("tiny")
-  config.data.name = "synthetic_scenes/s32"
-  config.data.data_dir = str(scenes_data_dir)
-  config.data.image_size = 32
-  config.batch_size = 8
-  return config
+def config(scenes_config):
+  scenes_config.batch_size = 8
+  return scenes_config
 
 
 def _take(iterator, count):
@@ -97,3 +95,39 @@ def test_unknown_resize_mode_is_a_clear_error(config):
   config.data.resize = "stretch"
   with pytest.raises(ValueError, match="config.data.resize='stretch'"):
     next(input_pipeline.create_train_iterator(config))
+
+
+def test_label_maps_turn_stored_values_into_class_ids(config):
+  config.data.classes = "oxford_pet_trimap"
+  config.data.label_map = "oxford_pet_trimap_values"
+  lookup = input_pipeline.label_lookup(config.data)
+  # Stored 1 = pet, 2 = background, 3 = outline; 0 is not a trimap value.
+  np.testing.assert_array_equal(lookup, [labelling.UNMAPPED, 1, 0, 2])
+
+
+def test_the_ignore_label_becomes_the_ignore_class(config):
+  config.data.ignore_label = 255
+  config.data.ignore_class = 0
+  lookup = input_pipeline.label_lookup(config.data)
+  np.testing.assert_array_equal(lookup[:8], np.arange(8))
+  assert lookup[255] == 0
+  assert np.all(lookup[8:255] == labelling.UNMAPPED)
+
+
+def test_a_label_map_into_other_classes_is_refused(config):
+  config.data.classes = "helen"
+  config.data.label_map = "oxford_pet_trimap_values"
+  with pytest.raises(ValueError, match="maps into the classes 'oxford_pet"):
+    input_pipeline.check_data_config(config.data)
+
+
+def test_labels_outside_the_class_table_name_the_example(config):
+  # The scenes store the 8 category ids; a 3-class table cannot hold them.
+  config.data.classes = "oxford_pet_trimap"
+  with pytest.raises(preparation.DataError) as error:
+    next(input_pipeline.create_eval_iterator(config))
+  # Whichever example the parallel decoding checks first.
+  assert re.search(
+      r"the example test_\d{6} holds the raw label values [\d ]*[34567]",
+      str(error.value),
+  ), str(error.value)

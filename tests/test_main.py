@@ -72,3 +72,42 @@ def test_unknown_config_variant_is_refused(tmp_path):
   )
   assert result.returncode != 0
   assert "Unknown config variant 'huge'" in result.stderr
+
+
+def test_cityscapes_tiny_trains_and_evaluates_from_the_archives(
+    tmp_path, cityscapes_manual_dir
+):
+  workdir = tmp_path / "work"
+  result = _run(
+      "-m", "spg_jax.main",
+      "--config=configs/cityscapes.py:tiny",
+      f"--workdir={workdir}",
+      f"--config.data.manual_dir={cityscapes_manual_dir}",
+      f"--config.data.data_dir={tmp_path / 'tfds'}",
+      env={"XLA_FLAGS": ""},
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
+  assert metrics["num_examples"] == 2  # The fake val split.
+  assert (workdir / "samples" / "step_00000006.png").exists()
+
+
+def test_cityscapes_without_its_archives_says_what_to_do(tmp_path):
+  workdir = tmp_path / "work"
+  result = _run(
+      "-m", "spg_jax.main",
+      "--config=configs/cityscapes.py:tiny",
+      f"--workdir={workdir}",
+      f"--config.data.manual_dir={tmp_path / 'empty'}",
+      f"--config.data.data_dir={tmp_path / 'tfds'}",
+      env={"XLA_FLAGS": ""},
+  )
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  assert "leftImg8bit_trainvaltest.zip" in result.stderr
+  assert "gtFine_trainvaltest.zip" in result.stderr
+  assert str(tmp_path / "empty" / "gtFine_trainvaltest.zip") in result.stderr
+  assert "https://www.cityscapes-dataset.com" in result.stderr
+  # It stopped before creating any state: no checkpoint, no event file.
+  assert not (workdir / "checkpoints").exists()
+  assert not list(workdir.glob("events.out.tfevents.*"))

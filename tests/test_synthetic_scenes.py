@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spg_jax.datasets import street_scenes
-from spg_jax.datasets.classes import CITYSCAPES_CATEGORIES
+from spg_jax.datasets.cityscapes_labels import CITYSCAPES_CATEGORIES
 
 _NUM_CLASSES = CITYSCAPES_CATEGORIES.num_classes
 _SKY = CITYSCAPES_CATEGORIES.index("sky")

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from spg_jax.datasets.classes import CITYSCAPES_CATEGORIES
+from spg_jax.datasets.cityscapes_labels import CITYSCAPES_CATEGORIES
 
 VOID = CITYSCAPES_CATEGORIES.index("void")
 FLAT = CITYSCAPES_CATEGORIES.index("flat")

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from spg_jax.datasets import street_scenes
-from spg_jax.datasets.classes import CITYSCAPES_CATEGORIES
+from spg_jax.datasets.cityscapes_labels import CITYSCAPES_CATEGORIES
 
 _SPLITS = ("train", "test")  # Position = the split index in the seed.
 
