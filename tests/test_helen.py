@@ -8,6 +8,8 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
+from configs import helen as helen_config
+from spg_jax import inspect_data
 from spg_jax.datasets import helen
 
 _TOP = "SmithCVPR2013_dataset_resized/"
@@ -259,3 +261,16 @@ def test_label_size_mismatch_is_named(tmp_path):
   assert (f"label map {member} is {_WIDTH + 1}x{_HEIGHT} pixels but its image"
           f" {_TOP}images/{name}.jpg is {_WIDTH}x{_HEIGHT}"
           in str(error.value))
+
+
+def test_helen_config_reads_the_built_faces(built, tmp_path):
+  builder, _ = built
+  config = helen_config.get_config("tiny")
+  config.data.data_dir = str(builder.data_dir).split("/helen/")[0]
+  config.data.image_size = 16
+  config.eval.batch_size = 2
+  frequencies = inspect_data.inspect(config, "eval", 2, str(tmp_path))
+  # The test split's faces, squashed from 20x16 to 16x16, keep their eyes.
+  assert frequencies["left eye"]["overall"] > 0.1
+  assert frequencies["background"]["overall"] > 0.3
+  assert sum(f["overall"] for f in frequencies.values()) == pytest.approx(1.0)

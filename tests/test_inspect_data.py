@@ -1,6 +1,9 @@
 """Tests of the data inspection tool on the synthetic scenes."""
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -60,3 +63,28 @@ def test_the_legend_has_a_row_per_class():
   # Each row's swatch is filled with its class's colour.
   for index, color in enumerate(table.colors):
     np.testing.assert_array_equal(image[index * 18 + 9, 16], color)
+
+
+def test_command_line_writes_the_grid_and_prints_frequencies(
+    scenes_data_dir, tmp_path
+):
+  result = subprocess.run(
+      [
+          sys.executable, "-m", "spg_jax.inspect_data",
+          "--config=configs/synthetic.py:tiny",
+          "--config.data.name=synthetic_scenes/s32",
+          f"--config.data.data_dir={scenes_data_dir}",
+          "--config.data.image_size=32",
+          "--num=3",
+          f"--out={tmp_path}",
+      ],
+      cwd=pathlib.Path(__file__).resolve().parents[1],
+      capture_output=True,
+      text=True,
+      check=False,
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "3 train examples of synthetic_scenes/s32" in result.stdout
+  grid = np.asarray(Image.open(tmp_path / "train_examples.png"))
+  assert grid.shape == (3 * 32, 4 * 32, 3)
+  assert (tmp_path / "legend.png").exists()
