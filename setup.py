@@ -19,6 +19,8 @@ _CORE = [
     "etils[epath]==1.15.0",
     "numpy==2.4.6",
     "pillow==13.0.0",
+    # Progress bars of inference over folders (also a dependency of TFDS).
+    "tqdm==4.70.1",
 ]
 
 _TEST = [

@@ -73,3 +73,17 @@ def cityscapes_manual_dir(tmp_path_factory):
   }
   cityscapes_archives.write_archives(manual_dir, frames)
   return manual_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_workdir(scenes_data_dir, tmp_path_factory):
+  """The workdir of a finished tiny run on the 32x32 synthetic scenes."""
+  from configs import synthetic  # pylint: disable=g-import-not-at-top
+  from spg_jax import train  # pylint: disable=g-import-not-at-top
+
+  config = synthetic.get_config("tiny")
+  config.data.name = "synthetic_scenes/s32"
+  config.data.data_dir = str(scenes_data_dir)
+  workdir = tmp_path_factory.mktemp("tiny_run")
+  train.train_and_evaluate(config, str(workdir))
+  return workdir

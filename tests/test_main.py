@@ -25,6 +25,7 @@ def test_core_modules_import_no_tensorflow():
       "import sys\n"
       "import spg_jax.steps, spg_jax.evaluate, spg_jax.losses, spg_jax.metrics\n"
       "import spg_jax.models.spg, spg_jax.checkpoints, spg_jax.sharding\n"
+      "import spg_jax.inpaint, spg_jax.image_files\n"
       "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"
   )
   result = _run("-c", code)

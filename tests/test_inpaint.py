@@ -1,0 +1,168 @@
+"""Tests of inference: the Python API and the command line, on a tiny run."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from spg_jax import image_files
+from spg_jax import inpaint
+
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+_SAMPLES = _REPO / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def inpainter(tiny_workdir):
+  return inpaint.Inpainter.from_workdir(tiny_workdir)
+
+
+def _inputs(height, width, seed=0):
+  rng = np.random.default_rng(seed)
+  image = rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+  hole = np.zeros((1, height, width), bool)
+  hole[0, height // 4 : height // 2, width // 3 : 2 * width // 3] = True
+  known = rng.integers(0, 8, (1, height, width)).astype(np.int32)
+  return image, hole, known
+
+
+@pytest.mark.parametrize("height,width", [(97, 131), (300, 200), (32, 32)])
+def test_any_size_keeps_known_pixels_and_labels_exactly(inpainter, height, width):
+  image, hole, known = _inputs(height, width)
+  labels, output = inpainter.complete(image, hole, known)
+  assert output.shape == image.shape and output.dtype == np.uint8
+  np.testing.assert_array_equal(output[~hole], image[~hole])
+  np.testing.assert_array_equal(labels[~hole], known[~hole])
+  assert np.all((labels >= 0) & (labels < 8))
+  # The hole is filled by the network, not left as it was.
+  assert np.mean(output[hole] != image[hole]) > 0.5
+
+
+def test_too_small_and_fully_masked_images_are_refused(inpainter):
+  image, hole, _ = _inputs(1, 1)
+  with pytest.raises(image_files.InputError, match="1x1 pixels; this model"):
+    inpainter.complete(image, hole)
+  image, hole, _ = _inputs(16, 16)
+  with pytest.raises(image_files.InputError, match="covers the whole image"):
+    inpainter.complete(image, np.ones_like(hole))
+
+
+def test_an_empty_mask_returns_the_image_unchanged(inpainter):
+  image, hole, known = _inputs(40, 24)
+  labels, output = inpainter.complete(image, np.zeros_like(hole), known)
+  np.testing.assert_array_equal(output, image)
+  np.testing.assert_array_equal(labels, known)
+
+
+def test_edited_labels_change_the_hole_and_nothing_else(inpainter):
+  image, hole, known = _inputs(48, 64)
+  labels = inpainter.predict_labels(image, hole, known)
+  edited = np.where(hole, (labels + 3) % 8, labels)
+  first = inpainter.render(image, hole, labels)
+  second = inpainter.render(image, hole, edited)
+  np.testing.assert_array_equal(first[~hole], second[~hole])
+  assert np.any(first[hole] != second[hole])
+
+
+def test_each_padded_shape_compiles_once(inpainter):
+  before = inpainter._render._cache_size()  # pylint: disable=protected-access
+  for _ in range(2):
+    inpainter.complete(*_inputs(50, 70))
+  # 50x70 and 51x69 pad to the same 52x72 bucket.
+  inpainter.complete(*_inputs(51, 69))
+  assert inpainter._render._cache_size() == before + 1  # pylint: disable=protected-access
+
+
+def test_resize_fit_keeps_known_pixels_exactly(inpainter):
+  image, hole, known = _inputs(90, 150)
+  labels, output = inpaint.inpaint_file(
+      inpainter, image[0], hole[0], known[0], None, "resize"
+  )
+  np.testing.assert_array_equal(output[~hole[0]], image[0][~hole[0]])
+  np.testing.assert_array_equal(labels[~hole[0]], known[0][~hole[0]])
+
+
+def _cli(*args):
+  return subprocess.run(
+      [sys.executable, "-m", "spg_jax.inpaint", *args],
+      cwd=_REPO,
+      capture_output=True,
+      text=True,
+      env={**os.environ, "XLA_FLAGS": ""},
+      check=False,
+  )
+
+
+def test_command_line_predicts_then_renders_edited_labels(tiny_workdir, tmp_path):
+  result = _cli(
+      f"--workdir={tiny_workdir}",
+      f"--image={_SAMPLES / 'street.png'}",
+      f"--mask={_SAMPLES / 'street_mask.png'}",
+      f"--known_labels={_SAMPLES / 'street_labels.png'}",
+      f"--out={tmp_path / 'out.png'}",
+      f"--labels_out={tmp_path / 'labels.png'}",
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  image = np.asarray(Image.open(_SAMPLES / "street.png"))
+  hole = np.asarray(Image.open(_SAMPLES / "street_mask.png")) > 0
+  output = np.asarray(Image.open(tmp_path / "out.png"))
+  np.testing.assert_array_equal(output[~hole], image[~hole])
+  labels = np.asarray(Image.open(tmp_path / "labels.png"))
+  known = np.asarray(Image.open(_SAMPLES / "street_labels.png"))
+  np.testing.assert_array_equal(labels[~hole], known[~hole])
+  assert (tmp_path / "labels_preview.png").exists()
+
+  # The user paints the hole 'vegetation' (4) in the index PNG and re-renders.
+  edited = Image.open(tmp_path / "labels.png")
+  edited_ids = np.where(hole, 4, labels).astype(np.uint8)
+  edited_image = Image.fromarray(edited_ids, "P")
+  edited_image.putpalette(edited.getpalette())
+  edited_image.save(tmp_path / "edited.png")
+  result = _cli(
+      f"--workdir={tiny_workdir}",
+      f"--image={_SAMPLES / 'street.png'}",
+      f"--mask={_SAMPLES / 'street_mask.png'}",
+      f"--labels={tmp_path / 'edited.png'}",
+      f"--out={tmp_path / 'out_edited.png'}",
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  edited_output = np.asarray(Image.open(tmp_path / "out_edited.png"))
+  np.testing.assert_array_equal(edited_output[~hole], image[~hole])
+  assert np.any(edited_output[hole] != output[hole])
+
+
+def test_command_line_folder_mode_reports_bad_files_and_does_the_rest(
+    tiny_workdir, tmp_path
+):
+  images, masks, out = (tmp_path / name for name in ("images", "masks", "out"))
+  for folder in (images, masks):
+    folder.mkdir()
+  rng = np.random.default_rng(1)
+  for name, size in (("a", (40, 56)), ("b", (33, 47)), ("c", (40, 56))):
+    Image.fromarray(rng.integers(0, 256, size + (3,), dtype=np.uint8)).save(
+        images / f"{name}.jpg" if name == "b" else images / f"{name}.png"
+    )
+    mask = np.zeros(size, np.uint8)
+    mask[5:20, 10:30] = 255
+    if name == "c":
+      mask = mask[:-1]  # Wrong size.
+    Image.fromarray(mask).save(masks / f"{name}.png")
+  result = _cli(f"--workdir={tiny_workdir}", f"--image_dir={images}",
+                f"--mask_dir={masks}", f"--out_dir={out}")
+  assert result.returncode == 1
+  assert "c.png is 56x39 pixels but the image is 56x40" in result.stderr
+  assert sorted(path.name for path in out.iterdir()) == ["a.png", "b.png"]
+  assert "image/s" in result.stderr  # The progress bar.
+
+
+def test_command_line_names_a_bad_workdir(tmp_path):
+  result = _cli(f"--workdir={tmp_path}", f"--image={_SAMPLES / 'street.png'}",
+                f"--mask={_SAMPLES / 'street_mask.png'}",
+                f"--out={tmp_path / 'o.png'}")
+  assert result.returncode == 1
+  assert f"{tmp_path / 'config.json'} does not exist" in result.stderr
+  assert "Traceback" not in result.stderr
