@@ -18,16 +18,31 @@ _CORE = [
     "absl-py==2.5.1",
     "etils[epath]==1.15.0",
     "numpy==2.4.6",
-    "pillow==13.0.0",
+    # gradio, the demo's extra, needs pillow < 13.
+    "pillow==12.3.0",
     # Progress bars of inference over folders (also a dependency of TFDS).
     "tqdm==4.70.1",
 ]
 
-_TEST = [
+_DEMO = [
+    "gradio==6.31.0",
+]
+
+_NOTEBOOK = [
+    "ipywidgets==8.1.9",
+]
+
+_TEST = _DEMO + _NOTEBOOK + [
     "pytest==9.0.3",
     "pytest-xdist==3.8.0",
     # The official Cityscapes label definitions, to check ours against.
     "cityscapesscripts==2.2.4",
+    # Drives Debian's chromium (scripts/install_chromium.sh) in the demo test.
+    "playwright==1.65.2",
+    # Execute notebooks/demo.ipynb headless.
+    "nbclient==0.11.0",
+    "nbformat==5.11.1",
+    "ipykernel==7.4.0",
 ]
 
 setuptools.setup(
@@ -42,6 +57,6 @@ setuptools.setup(
     python_requires=">=3.11",
     packages=setuptools.find_packages(include=["spg_jax", "spg_jax.*"]),
     install_requires=_CORE,
-    extras_require={"test": _TEST},
+    extras_require={"demo": _DEMO, "notebook": _NOTEBOOK, "test": _TEST},
     license="Apache-2.0",
 )
