@@ -95,12 +95,11 @@ class DemoApp:
       )
     table = self.inpainter.class_table
     try:
-      known = known_labels_path and image_files.read_labels(
-          known_labels_path, image.shape, table
-      )
-      labels = self.inpainter.predict_labels(
-          image[None], hole[None], None if known is None else known[None]
-      )[0]
+      known = None
+      if known_labels_path:
+        known = image_files.read_labels(known_labels_path, image.shape, table)
+        known = known[None]
+      labels = self.inpainter.predict_labels(image[None], hole[None], known)[0]
     except image_files.InputError as error:
       raise gr.Error(str(error)) from None
     state = {"image": image, "hole": hole, "labels": labels}

@@ -281,9 +281,13 @@ def run_job(inpainter: Inpainter, job: Job, fit: str) -> None:
   image = image_files.read_image(job.image)
   hole = image_files.read_mask(job.mask, image.shape)
   table = inpainter.class_table
-  read = lambda path: path and image_files.read_labels(path, image.shape, table)
+
+  def read_labels(path: epath.Path | None) -> np.ndarray | None:
+    return path and image_files.read_labels(path, image.shape, table)
+
   labels, output = inpaint_file(
-      inpainter, image, hole, read(job.known_labels), read(job.labels), fit
+      inpainter, image, hole, read_labels(job.known_labels),
+      read_labels(job.labels), fit,
   )
   image_files.write_image(job.out, output)
   if job.labels_out:
@@ -353,11 +357,13 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
         "Give either --image, --mask and --out, or --image_dir, --mask_dir and"
         " --out_dir."
     )
-  path = lambda name: values[name] and epath.Path(values[name])
+  optional = {
+      name: values[name] and epath.Path(values[name])
+      for name in ("known_labels", "labels", "labels_out")
+  }
   try:
     if all(single):
-      jobs = [Job(*map(epath.Path, single), known_labels=path("known_labels"),
-                  labels=path("labels"), labels_out=path("labels_out"))]
+      jobs = [Job(*map(epath.Path, single), **optional)]
     else:
       jobs = folder_jobs(*folder)
     inpainter = Inpainter.from_workdir(values["workdir"])
