@@ -166,3 +166,8 @@ def test_command_line_names_a_bad_workdir(tmp_path):
   assert result.returncode == 1
   assert f"{tmp_path / 'config.json'} does not exist" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_help_says_where_known_labels_come_from_without_them():
+  result = _cli("--help")  # absl prints the help and exits with status 1.
+  assert "known region counts as class 0" in " ".join(result.stdout.split())
