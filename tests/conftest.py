@@ -76,14 +76,28 @@ def cityscapes_manual_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_workdir(scenes_data_dir, tmp_path_factory):
-  """The workdir of a finished tiny run on the 32x32 synthetic scenes."""
+def tiny_workdir(tmp_path_factory):
+  """A workdir as a tiny run leaves it: config.json and an Orbax checkpoint.
+
+  The networks are freshly initialised, not trained (training is
+  test_train's business): inference tests check invariants, which hold for
+  any weights, and save the minute that compiling the training steps takes.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
   from configs import synthetic  # pylint: disable=g-import-not-at-top
-  from spg_jax import train  # pylint: disable=g-import-not-at-top
+  from spg_jax import atomic_files  # pylint: disable=g-import-not-at-top
+  from spg_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  from spg_jax import steps  # pylint: disable=g-import-not-at-top
+  from spg_jax.models import spg  # pylint: disable=g-import-not-at-top
 
   config = synthetic.get_config("tiny")
   config.data.name = "synthetic_scenes/s32"
-  config.data.data_dir = str(scenes_data_dir)
   workdir = tmp_path_factory.mktemp("tiny_run")
-  train.train_and_evaluate(config, str(workdir))
+  atomic_files.write_text(workdir / "config.json", config.to_json_best_effort())
+  state = steps.create_train_state(
+      config, spg.Networks.from_config(config), jax.random.key(0)
+  )
+  manager = checkpoints.make_manager(workdir, config)
+  checkpoints.save(manager, 6, state, "joint")
+  manager.wait_until_finished()
   return workdir
