@@ -65,12 +65,17 @@ def hole_from_inputs(
 def labels_from_colors(
     colors: np.ndarray, class_table: labelling.ClassTable
 ) -> np.ndarray:
-  """Maps painted colours to the nearest class colour's id (brush edges blend)."""
+  """Maps painted colours to the nearest class colour's id (brush edges blend).
+
+  Distances are computed once per distinct colour, so memory stays small for
+  large images and many classes.
+  """
+  pixels = np.asarray(colors)[..., :3].reshape(-1, 3).astype(np.int32)
+  distinct, inverse = np.unique(pixels, axis=0, return_inverse=True)
   palette = class_table.palette().astype(np.int32)
-  distances = np.sum(
-      (colors[..., None, :3].astype(np.int32) - palette) ** 2, axis=-1
-  )
-  return np.argmin(distances, axis=-1).astype(np.int32)
+  distances = np.sum((distinct[:, None] - palette) ** 2, axis=-1)
+  nearest = np.argmin(distances, axis=-1).astype(np.int32)
+  return nearest[inverse.ravel()].reshape(np.shape(colors)[:2])
 
 
 def corrupted(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -116,8 +121,13 @@ class DemoApp:
       painted = labels_from_colors(
           np.asarray(labels_value["composite"]), self.inpainter.class_table
       )
-      if painted.shape == labels.shape:
-        labels = np.where(hole, painted, labels)
+      if painted.shape != labels.shape:
+        raise gr.Error(
+            f"The painted labels are {painted.shape[1]}x{painted.shape[0]}"
+            f" pixels but the image is {labels.shape[1]}x{labels.shape[0]};"
+            " paint on the predicted label map without resizing it."
+        )
+      labels = np.where(hole, painted, labels)
     output = self.inpainter.render(image[None], hole[None], labels[None])[0]
     return (corrupted(image, hole), output), output
 
@@ -156,8 +166,11 @@ def build_demo(inpainter: inpaint.Inpainter, max_pixels: int) -> gr.Blocks:
       with gr.Column():
         mask = gr.Image(label="Or upload a hole mask (white = hole)",
                         type="numpy", image_mode="L", elem_id="mask")
+        # image_mode=None keeps an index PNG's ids (gradio converts to RGB
+        # by default).
         known = gr.Image(label="Labels of the known region (optional)",
-                         type="filepath", elem_id="known_labels")
+                         type="filepath", image_mode=None,
+                         elem_id="known_labels")
     predict_button = gr.Button("Predict labels", variant="primary",
                                elem_id="predict")
     gr.HTML(_legend_html(table))

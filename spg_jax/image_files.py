@@ -25,7 +25,7 @@ from spg_jax import atomic_files
 from spg_jax.datasets import labelling
 
 OUTPUT_SUFFIX = ".png"
-_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+_SIXTEEN_BIT_MODES = ("I", "F")
 
 
 class InputError(ValueError):
@@ -91,6 +91,49 @@ def read_mask(path: epath.PathLike, image_shape: tuple[int, ...]) -> np.ndarray:
   return hole
 
 
+def _holds_class_ids(
+    image: Image.Image, class_table: labelling.ClassTable
+) -> bool:
+  """Whether the pixel values are class ids rather than colours.
+
+  Single-band images hold ids. A palette image holds ids only if its palette
+  gives each used index its class's colour (as `write_labels` writes it); an
+  editor that reordered the palette leaves colours to be matched instead.
+  """
+  if image.mode != "P":
+    return len(image.getbands()) == 1
+  palette = np.asarray(image.getpalette() or [], np.int64).reshape(-1, 3)
+  used = np.unique(np.asarray(image))
+  class_colors = class_table.palette().astype(np.int64)
+  return bool(
+      used.max() < min(len(palette), len(class_colors))
+      and np.array_equal(palette[used], class_colors[used])
+  )
+
+
+def _labels_from_palette_colors(
+    path: epath.PathLike, image: Image.Image, class_table: labelling.ClassTable
+) -> np.ndarray:
+  """Class ids of an image painted in the class colours; raises otherwise."""
+  colors = np.asarray(image.convert("RGB")).astype(np.int64)
+  palette = class_table.palette().astype(np.int64)
+  codes = (colors[..., 0] << 16) | (colors[..., 1] << 8) | colors[..., 2]
+  palette_codes = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
+  labels = np.full(codes.shape, -1, np.int64)
+  # Later classes first, so that a colour two classes share maps to the lower
+  # id.
+  for class_id in reversed(range(class_table.num_classes)):
+    labels[codes == palette_codes[class_id]] = class_id
+  if np.any(labels < 0):
+    unknown = sorted({tuple(c) for c in colors[labels < 0][:1000].tolist()})
+    raise InputError(
+        f"The label map {path} has colours outside the class palette, e.g."
+        f" {unknown[:5]}; paint only with the palette's colours (see"
+        " --labels_out's preview) or give an index PNG."
+    )
+  return labels
+
+
 def read_labels(
     path: epath.PathLike,
     image_shape: tuple[int, ...],
@@ -106,7 +149,7 @@ def read_labels(
       outside the palette.
   """
   image = _open(path, "label map")
-  if image.mode in ("L", "P", "I;16", "I"):
+  if _holds_class_ids(image, class_table):
     labels = np.asarray(image).astype(np.int64)
     bad = labels >= class_table.num_classes
     if np.any(bad):
@@ -116,22 +159,7 @@ def read_labels(
           f" ({', '.join(class_table.names)})."
       )
   else:
-    colors = np.asarray(image.convert("RGB")).astype(np.int64)
-    palette = class_table.palette().astype(np.int64)
-    codes = (colors[..., 0] << 16) | (colors[..., 1] << 8) | colors[..., 2]
-    palette_codes = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]
-    labels = np.full(codes.shape, -1, np.int64)
-    # Later classes first, so that a colour two classes share maps to the
-    # lower id.
-    for class_id in reversed(range(class_table.num_classes)):
-      labels[codes == palette_codes[class_id]] = class_id
-    if np.any(labels < 0):
-      unknown = sorted({tuple(c) for c in colors[labels < 0][:1000].tolist()})
-      raise InputError(
-          f"The label map {path} has colours outside the class palette, e.g."
-          f" {unknown[:5]}; paint only with the palette's colours (see"
-          " --labels_out's preview) or give an index PNG."
-      )
+    labels = _labels_from_palette_colors(path, image, class_table)
   if labels.shape != tuple(image_shape[:2]):
     raise InputError(
         f"The label map {path} is {labels.shape[1]}x{labels.shape[0]} pixels"

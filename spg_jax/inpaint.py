@@ -159,14 +159,18 @@ class Inpainter:
       )
 
   def _run(self, fn, images, holes, labels) -> np.ndarray:
-    """Runs `fn` on batches padded by reflection to the networks' multiple."""
+    """Runs `fn` on batches padded by reflection to the networks' multiple.
+
+    The holes are reflected with the image, so that the padding's mirror
+    images of hole pixels are holes too and their content is never read.
+    """
     height, width = images.shape[1:3]
     pad = [(0, 0), (0, -height % self.multiple), (0, -width % self.multiple)]
     result = fn(
         self.params,
         np.pad(_to_float(images), pad + [(0, 0)], mode="reflect"),
         np.pad(labels, pad, mode="reflect"),
-        np.pad(holes, pad).astype(np.float32)[..., None],
+        np.pad(holes, pad, mode="reflect").astype(np.float32)[..., None],
     )
     return np.asarray(result)[:, :height, :width]
 
@@ -237,8 +241,9 @@ def inpaint_file(
     known_labels = np.zeros(hole.shape, np.int32)
   if fit == "pad" or not hole.any():
     if labels is None:
-      labels = inpainter.predict_labels(image[None], hole[None],
-                                        known_labels[None])[0]
+      labels = inpainter.predict_labels(
+          image[None], hole[None], known_labels[None]
+      )[0]
     return labels, inpainter.render(image[None], hole[None], labels[None])[0]
   size = inpainter.config.data.image_size
   full = (hole.shape[1], hole.shape[0])
@@ -309,9 +314,21 @@ def folder_jobs(
     raise image_files.InputError(
         f"--image_dir {image_dir} holds no {'/'.join(IMAGE_SUFFIXES)} files."
     )
+  stems = [path.stem for path in images]
+  repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+  if repeated:
+    raise image_files.InputError(
+        f"--image_dir {image_dir} has several images named {repeated} (with"
+        " different suffixes); each would write the same output. Rename them."
+    )
+  if out_dir.resolve() == image_dir.resolve():
+    raise image_files.InputError(
+        "--out_dir is --image_dir: the outputs would overwrite the inputs."
+        " Choose another --out_dir."
+    )
   return [
-      Job(path, mask_dir / (path.stem + ".png"), out_dir / (path.stem + ".png"))
-      for path in images
+      Job(path, mask_dir / (stem + ".png"), out_dir / (stem + ".png"))
+      for path, stem in zip(images, stems)
   ]
 
 
@@ -356,6 +373,13 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
     raise app.UsageError(
         "Give either --image, --mask and --out, or --image_dir, --mask_dir and"
         " --out_dir."
+    )
+  label_flags = [name for name in ("known_labels", "labels", "labels_out")
+                 if values[name]]
+  if all(folder) and label_flags:
+    raise app.UsageError(
+        f"--{', --'.join(label_flags)} apply to one image; run them with"
+        " --image, --mask and --out."
     )
   optional = {
       name: values[name] and epath.Path(values[name])

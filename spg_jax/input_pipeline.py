@@ -81,6 +81,16 @@ def label_lookup(data_config: ml_collections.ConfigDict) -> np.ndarray:
       )
     lookup = label_map.lookup()
   if data_config.ignore_label is not None:
+    if data_config.ignore_label < 0:
+      raise ValueError(
+          f"config.data.ignore_label={data_config.ignore_label} must be a"
+          " stored label value, >= 0."
+      )
+    if not 0 <= data_config.ignore_class < num_classes:
+      raise ValueError(
+          f"config.data.ignore_class={data_config.ignore_class} must be a"
+          f" class id of {data_config.classes!r}, in [0, {num_classes})."
+      )
     size = max(len(lookup), data_config.ignore_label + 1)
     lookup = np.pad(lookup, [0, size - len(lookup)],
                     constant_values=labelling.UNMAPPED)

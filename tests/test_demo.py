@@ -84,6 +84,15 @@ def test_repainted_labels_change_only_the_hole(demo_app):
   assert np.any(repainted[hole] != output[hole])
 
 
+def test_painted_labels_of_another_size_are_refused(demo_app):
+  image = np.zeros([24, 40, 3], np.uint8)
+  mask = np.zeros([24, 40], np.uint8)
+  mask[2:5, 2:5] = 255
+  _, state = demo_app.predict(_editor(image), mask, None)
+  with pytest.raises(gr.Error, match="painted labels are 20x12 pixels"):
+    demo_app.render(state, {"composite": np.zeros([12, 20, 3], np.uint8)})
+
+
 def test_images_over_the_pixel_limit_are_refused(demo_app):
   image = np.zeros([200, 200, 3], np.uint8)
   mask = np.full([200, 200], 255, np.uint8)

@@ -20,6 +20,26 @@ def test_greyscale_and_palette_images_become_rgb(tmp_path):
   image = image_files.read_image(_save(tmp_path / "g.png", grey))
   assert image.shape == (3, 4, 3)
   np.testing.assert_array_equal(image[..., 1], grey)
+  indices = np.arange(12, dtype=np.uint8).reshape(3, 4) % 8
+  palette_image = Image.fromarray(indices, "P")
+  palette_image.putpalette(_TABLE.palette().ravel().tolist())
+  palette_image.save(tmp_path / "p.png")
+  np.testing.assert_array_equal(
+      image_files.read_image(tmp_path / "p.png"), _TABLE.colorize(indices)
+  )
+
+
+def test_a_reordered_palette_is_read_by_colour(tmp_path):
+  labels = np.array([[1, 7], [0, 4]], np.int32)
+  # An editor re-saved the map with its palette reversed.
+  order = np.arange(8)[::-1]
+  image = Image.fromarray(order[labels].astype(np.uint8), "P")
+  image.putpalette(_TABLE.palette()[order].ravel().tolist())
+  image.save(tmp_path / "reordered.png")
+  np.testing.assert_array_equal(
+      image_files.read_labels(tmp_path / "reordered.png", (2, 2), _TABLE),
+      labels,
+  )
 
 
 def test_opaque_alpha_is_dropped_and_transparency_refused(tmp_path):

@@ -42,6 +42,20 @@ def test_any_size_keeps_known_pixels_and_labels_exactly(inpainter, height, width
   assert np.mean(output[hole] != image[hole]) > 0.5
 
 
+@pytest.mark.parametrize("height,width", [(30, 45), (32, 48)])
+def test_the_hole_content_is_never_read(inpainter, height, width):
+  image, _, known = _inputs(height, width)
+  hole = np.zeros((1, height, width), bool)
+  hole[0, -9:, -13:] = True  # At the corner the padding mirrors.
+  noise = np.random.default_rng(5).integers(0, 256, image.shape, np.uint8)
+  other_image = np.where(hole[..., None], noise, image)
+  other_known = np.where(hole, (known + 1) % 8, known)
+  first = inpainter.complete(image, hole, known)
+  second = inpainter.complete(other_image, hole, other_known)
+  np.testing.assert_array_equal(first[0], second[0])
+  np.testing.assert_array_equal(first[1][hole], second[1][hole])
+
+
 def test_too_small_and_fully_masked_images_are_refused(inpainter):
   image, hole, _ = _inputs(1, 1)
   with pytest.raises(image_files.InputError, match="1x1 pixels; this model"):
@@ -84,6 +98,14 @@ def test_resize_fit_keeps_known_pixels_exactly(inpainter):
   )
   np.testing.assert_array_equal(output[~hole[0]], image[0][~hole[0]])
   np.testing.assert_array_equal(labels[~hole[0]], known[0][~hole[0]])
+  assert np.mean(output[hole[0]] != image[0][hole[0]]) > 0.5
+  # Given labels guide the render in resize mode too.
+  edited = np.where(hole[0], (labels + 4) % 8, labels)
+  _, edited_output = inpaint.inpaint_file(
+      inpainter, image[0], hole[0], known[0], edited, "resize"
+  )
+  np.testing.assert_array_equal(edited_output[~hole[0]], image[0][~hole[0]])
+  assert np.any(edited_output[hole[0]] != output[hole[0]])
 
 
 def _cli(*args):
@@ -171,3 +193,21 @@ def test_command_line_names_a_bad_workdir(tmp_path):
 def test_help_says_where_known_labels_come_from_without_them():
   result = _cli("--help")  # absl prints the help and exits with status 1.
   assert "known region counts as class 0" in " ".join(result.stdout.split())
+
+
+def test_label_flags_are_refused_in_folder_mode(tmp_path):
+  result = _cli(f"--workdir={tmp_path}", f"--image_dir={tmp_path}",
+                f"--mask_dir={tmp_path}", f"--out_dir={tmp_path / 'o'}",
+                f"--labels={tmp_path / 'l.png'}")
+  assert result.returncode == 1
+  assert "--labels apply to one image" in result.stderr
+
+
+def test_folder_jobs_refuse_clashing_outputs(tmp_path):
+  for name in ("a.png", "a.jpg"):
+    Image.fromarray(np.zeros([4, 4, 3], np.uint8)).save(tmp_path / name)
+  with pytest.raises(image_files.InputError, match=r"several images named \['a'\]"):
+    inpaint.folder_jobs(tmp_path, tmp_path, tmp_path / "out")
+  (tmp_path / "a.jpg").unlink()
+  with pytest.raises(image_files.InputError, match="would overwrite the inputs"):
+    inpaint.folder_jobs(tmp_path, tmp_path, tmp_path)

@@ -131,3 +131,10 @@ def test_labels_outside_the_class_table_name_the_example(config):
       r"the example test_\d{6} holds the raw label values [\d ]*[34567]",
       str(error.value),
   ), str(error.value)
+
+
+def test_an_ignore_class_outside_the_table_is_refused(config):
+  config.data.ignore_label = 255
+  config.data.ignore_class = 8
+  with pytest.raises(ValueError, match=r"ignore_class=8 must be a class id"):
+    input_pipeline.check_data_config(config.data)

@@ -18,8 +18,9 @@ import ml_collections
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-# Imported for their side effect: they register builders with TFDS.
-from spg_jax.datasets import helen  # pylint: disable=unused-import
+from spg_jax.datasets import cityscapes_archives
+# Importing helen and synthetic_scenes also registers their TFDS builders.
+from spg_jax.datasets import helen
 from spg_jax.datasets import synthetic_scenes  # pylint: disable=unused-import
 
 
@@ -45,8 +46,8 @@ MANUAL_DOWNLOADS = {
     "cityscapes": ManualDownload(
         homepage="https://www.cityscapes-dataset.com/downloads/",
         archives=(
-            ("leftImg8bit_trainvaltest.zip", "leftImg8bit/train/"),
-            ("gtFine_trainvaltest.zip", "gtFine/train/"),
+            (cityscapes_archives.IMAGES_ARCHIVE, "leftImg8bit/train/"),
+            (cityscapes_archives.LABELS_ARCHIVE, "gtFine/train/"),
         ),
     ),
     "helen": ManualDownload(
@@ -59,6 +60,11 @@ MANUAL_DOWNLOADS = {
 def manual_download_for(dataset_name: str) -> ManualDownload | None:
   """Returns what `dataset_name` ('name/config:version') needs fetched by hand."""
   return MANUAL_DOWNLOADS.get(dataset_name.split("/")[0].split(":")[0])
+
+
+def _absolute(directory: str) -> str:
+  """Makes a local path absolute; leaves a URL such as gs://... as it is."""
+  return directory if "://" in directory else os.path.abspath(directory)
 
 
 def _check_archive(path: epath.Path, layout_folder: str) -> None:
@@ -97,7 +103,7 @@ def check_manual_files(
         " --config.data.manual_dir to the directory holding"
         f" {[name for name, _ in download.archives]}."
     )
-  directory = epath.Path(os.path.abspath(manual_dir))
+  directory = epath.Path(_absolute(manual_dir))
   missing = [
       name for name, _ in download.archives if not (directory / name).exists()
   ]
@@ -125,8 +131,7 @@ def prepare(data_config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     return builder
   check_manual_files(data_config.name, data_config.manual_dir)
   download_config = tfds.download.DownloadConfig(
-      manual_dir=data_config.manual_dir
-      and os.path.abspath(data_config.manual_dir)
+      manual_dir=data_config.manual_dir and _absolute(data_config.manual_dir)
   )
   try:
     builder.download_and_prepare(download_config=download_config)
