@@ -5,9 +5,12 @@ so an interrupted run leaves the previous file (or none), never a truncated
 one. Paths go through `etils.epath`, so a workdir may be on GCS.
 """
 
+import io
 import os
 
 from etils import epath
+import numpy as np
+from PIL import Image
 
 
 def write_bytes(path: epath.PathLike, data: bytes) -> None:
@@ -22,3 +25,17 @@ def write_bytes(path: epath.PathLike, data: bytes) -> None:
 def write_text(path: epath.PathLike, text: str) -> None:
   """Writes `text` (UTF-8) to `path` atomically."""
   write_bytes(path, text.encode("utf-8"))
+
+
+def png_bytes(image: np.ndarray | Image.Image) -> bytes:
+  """Encodes a uint8 array ([H, W] or [H, W, C]) or a PIL image as PNG."""
+  if isinstance(image, np.ndarray):
+    image = Image.fromarray(image)
+  buffer = io.BytesIO()
+  image.save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+def write_png(path: epath.PathLike, image: np.ndarray | Image.Image) -> None:
+  """Writes `image` to `path` as PNG, atomically."""
+  write_bytes(path, png_bytes(image))

@@ -179,16 +179,10 @@ def check_output_path(path: epath.PathLike) -> epath.Path:
   return path
 
 
-def _png_bytes(image: Image.Image) -> bytes:
-  buffer = io.BytesIO()
-  image.save(buffer, format="PNG")
-  return buffer.getvalue()
-
-
 def write_image(path: epath.PathLike, image: np.ndarray) -> None:
   """Writes a uint8 RGB [H, W, 3] image as PNG, atomically."""
   path = check_output_path(path)
-  atomic_files.write_bytes(path, _png_bytes(Image.fromarray(image, "RGB")))
+  atomic_files.write_png(path, Image.fromarray(image, "RGB"))
 
 
 def write_labels(
@@ -209,7 +203,7 @@ def write_labels(
   path = check_output_path(path)
   index_image = Image.fromarray(labels.astype(np.uint8), "P")
   index_image.putpalette(class_table.palette().ravel().tolist())
-  atomic_files.write_bytes(path, _png_bytes(index_image))
+  atomic_files.write_png(path, index_image)
   preview = path.with_name(path.stem + "_preview" + OUTPUT_SUFFIX)
   write_image(preview, class_table.colorize(labels))
   return preview

@@ -19,7 +19,6 @@ map gone wrong (everything 'void') or holes of the wrong size show at once.
 """
 
 from collections.abc import Iterator, Sequence
-import io
 import json
 
 from absl import app
@@ -74,14 +73,12 @@ def example_grid(
 ) -> np.ndarray:
   """One row per example with the `COLUMNS`, as uint8 [N*H, 4*W, 3]."""
   hole = examples["mask"] > 0
-  columns = [
+  return samples.grid_from_columns([
       samples.to_uint8(examples["image"]),
       class_table.colorize(examples["label"]),
-      np.repeat(hole, 3, axis=-1).astype(np.uint8) * 255,
+      samples.hole_image(hole),
       samples.to_uint8(np.where(hole, 1.0, examples["image"])),
-  ]
-  rows = np.concatenate(columns, axis=2)
-  return np.concatenate(list(rows), axis=0)
+  ])
 
 
 def class_frequencies(
@@ -131,12 +128,6 @@ def legend(class_table: labelling.ClassTable) -> np.ndarray:
   return np.asarray(image)
 
 
-def _write_png(path: epath.Path, image: np.ndarray) -> None:
-  buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format="PNG")
-  atomic_files.write_bytes(path, buffer.getvalue())
-
-
 def inspect(
     config: ml_collections.ConfigDict, split: str, num: int, out: str
 ) -> dict[str, dict[str, float]]:
@@ -146,9 +137,9 @@ def inspect(
   class_table = classes.get_class_table(config.data.classes)
   examples = take_examples(config, split, num)
   out_dir = epath.Path(out)
-  _write_png(out_dir / f"{split}_examples.png",
-             example_grid(examples, class_table))
-  _write_png(out_dir / "legend.png", legend(class_table))
+  atomic_files.write_png(out_dir / f"{split}_examples.png",
+                         example_grid(examples, class_table))
+  atomic_files.write_png(out_dir / "legend.png", legend(class_table))
   frequencies = class_frequencies(examples, class_table)
   atomic_files.write_text(
       out_dir / "class_frequencies.json", json.dumps(frequencies, indent=2)

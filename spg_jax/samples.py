@@ -6,12 +6,10 @@ truth, so one look shows whether a bad fill comes from wrong labels or from
 bad rendering.
 """
 
-import io
 
 from clu import metric_writers
 from etils import epath
 import numpy as np
-from PIL import Image
 
 from spg_jax import atomic_files
 from spg_jax.datasets import labelling
@@ -41,14 +39,22 @@ def make_grid(
     class_table: colours for `labels`.
   """
   hole = mask > 0
-  corrupted = np.where(hole, 1.0, image)
-  columns = [
-      to_uint8(corrupted),
-      np.repeat(hole, 3, axis=-1).astype(np.uint8) * 255,
+  return grid_from_columns([
+      to_uint8(np.where(hole, 1.0, image)),
+      hole_image(hole),
       class_table.colorize(labels),
       to_uint8(output),
       to_uint8(image),
-  ]
+  ])
+
+
+def hole_image(hole: np.ndarray) -> np.ndarray:
+  """bool holes [..., 1] -> uint8 RGB [..., 3]: the hole white, the rest black."""
+  return np.repeat(hole, 3, axis=-1).astype(np.uint8) * 255
+
+
+def grid_from_columns(columns: list[np.ndarray]) -> np.ndarray:
+  """Lays out batches [B, H, W, 3] as the columns of a [B*H, C*W, 3] grid."""
   rows = np.concatenate(columns, axis=2)
   return np.concatenate(list(rows), axis=0)
 
@@ -62,7 +68,5 @@ def write_grid(
   """Writes the grid to TensorBoard and as `samples_dir/step_XXXXXXXX.png`."""
   writer.write_images(step, {"samples": grid[None]})
   path = epath.Path(samples_dir) / f"step_{step:08d}.png"
-  buffer = io.BytesIO()
-  Image.fromarray(grid).save(buffer, format="PNG")
-  atomic_files.write_bytes(path, buffer.getvalue())
+  atomic_files.write_png(path, grid)
   return path

@@ -21,7 +21,6 @@ from absl import app
 from absl import flags
 from etils import epath
 import numpy as np
-from PIL import Image
 
 from spg_jax import atomic_files
 from spg_jax.datasets import cityscapes_labels
@@ -49,12 +48,6 @@ class Frame:
   @property
   def image_id(self) -> str:
     return f"{self.city}_{self.sequence:06d}_{self.frame:06d}"
-
-
-def _png(array: np.ndarray) -> bytes:
-  buffer = io.BytesIO()
-  Image.fromarray(array).save(buffer, format="PNG")
-  return buffer.getvalue()
 
 
 def _colorize(label_ids: np.ndarray) -> np.ndarray:
@@ -102,7 +95,7 @@ def write_archives(
         yield (
             f"leftImg8bit/{split}/{frame.city}/"
             f"{frame.image_id}_leftImg8bit.png",
-            _png(frame.image),
+            atomic_files.png_bytes(frame.image),
         )
 
   def labels():
@@ -110,8 +103,8 @@ def write_archives(
     for split, split_frames in frames.items():
       for frame in split_frames:
         stem = f"gtFine/{split}/{frame.city}/{frame.image_id}_gtFine"
-        yield f"{stem}_labelIds.png", _png(frame.label_ids)
-        yield f"{stem}_color.png", _png(_colorize(frame.label_ids))
+        yield f"{stem}_labelIds.png", atomic_files.png_bytes(frame.label_ids)
+        yield f"{stem}_color.png", atomic_files.png_bytes(_colorize(frame.label_ids))
 
   _write_zip(manual_dir / IMAGES_ARCHIVE, images())
   _write_zip(manual_dir / LABELS_ARCHIVE, labels())
