@@ -26,9 +26,10 @@ def test_demo_notebook_runs_and_shows_results(tmp_path, scenes_data_dir):
              for output in cell.outputs]
   assert not [output for output in outputs if output.output_type == "error"]
   images = [output for output in outputs if "image/png" in output.get("data", {})]
-  assert images  # The completion strip.
+  assert len(images) == 2  # The completion, then the edited render.
   text = "".join(output.get("text", "") for output in outputs)
   assert "input with hole | predicted labels | output | original" in text
+  assert "hole labelled 'nature': labels | output" in text
   changed = re.search(r"The edit changed (\d+)% of the hole's pixels", text)
   assert changed and int(changed.group(1)) > 0, text
   assert (tmp_path / "run" / "eval" / "metrics.json").exists()
