@@ -18,6 +18,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config = default.get_config()
   config.data.name = "synthetic_scenes/s64"
   config.data.image_size = 64
+  config.dtype = "float32"  # a CPU job: bfloat16 is emulated there, slower.
   for generator in (config.model.sp_generator, config.model.sg_generator):
     generator.base_features = 16
     generator.num_downsamplings = 3

@@ -26,6 +26,7 @@ from spg_jax import sharding
 from spg_jax import steps
 from spg_jax.datasets import classes
 from spg_jax.datasets import preparation
+from spg_jax.models import layers
 from spg_jax.models import spg
 
 
@@ -37,6 +38,15 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
   """
   losses.check_perceptual_weights(config.loss)
   input_pipeline.check_data_config(config.data)
+  if config.dtype not in layers.DTYPES:
+    raise ValueError(
+        f"config.dtype={config.dtype!r} must be one of {layers.DTYPES}."
+    )
+  if config.model.remat not in layers.REMAT_POLICIES:
+    raise ValueError(
+        f"config.model.remat={config.model.remat!r} must be one of"
+        f" {tuple(layers.REMAT_POLICIES)}."
+    )
   for key in ("sp_steps", "sg_steps", "joint_steps"):
     if config.schedule[key] < 0:
       raise ValueError(f"config.schedule.{key} must be >= 0.")

@@ -22,6 +22,20 @@ def test_bad_batch_size_is_refused_before_compiling():
     train.validate_config(config, sharding.make_mesh())
 
 
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("dtype", "float16", r"config.dtype='float16' must be one of \('float32', 'bfloat16'\)"),
+        ("model.remat", "some", r"config.model.remat='some' must be one of \('none',"),
+    ],
+)
+def test_bad_dtype_or_remat_is_refused_with_the_choices(key, value, message):
+  config = synthetic.get_config("tiny")
+  config.update_from_flattened_dict({key: value})
+  with pytest.raises(ValueError, match=message):
+    train.validate_config(config, sharding.make_mesh())
+
+
 def _run_config(data_dir):
   config = synthetic.get_config("tiny")
   config.data.name = "synthetic_scenes/s32"

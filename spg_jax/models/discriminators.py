@@ -2,11 +2,13 @@
 
 Each discriminator returns, for every scale, the list of its intermediate
 feature maps with the patch logits last: the GAN losses read the logits, the
-feature-matching loss reads the features.
+feature-matching loss reads the features. The layers compute in `dtype`; the
+returned maps are float32, as the losses are.
 """
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from spg_jax.models import layers
 
@@ -21,13 +23,20 @@ class PatchDiscriminator(nn.Module):
   base_features: int = 64
   num_layers: int = 3
   norm: str = "instance"
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> list[jax.Array]:
-    norm = layers.make_norm(self.norm)
+    norm = layers.make_norm(self.norm, self.dtype)
     features = []
     x = nn.leaky_relu(
-        nn.Conv(self.base_features, _KERNEL, strides=(2, 2), padding="SAME")(x),
+        nn.Conv(
+            self.base_features,
+            _KERNEL,
+            strides=(2, 2),
+            padding="SAME",
+            dtype=self.dtype,
+        )(x),
         _LEAK,
     )
     features.append(x)
@@ -40,11 +49,12 @@ class PatchDiscriminator(nn.Module):
           strides=(stride, stride),
           padding="SAME",
           use_bias=layers.conv_bias(self.norm),
+          dtype=self.dtype,
       )(x)
       x = nn.leaky_relu(norm()(x), _LEAK)
       features.append(x)
-    features.append(nn.Conv(1, _KERNEL, padding="SAME")(x))
-    return features
+    features.append(nn.Conv(1, _KERNEL, padding="SAME", dtype=self.dtype)(x))
+    return [feature.astype(jnp.float32) for feature in features]
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -54,9 +64,12 @@ class MultiScaleDiscriminator(nn.Module):
   base_features: int = 64
   num_layers: int = 3
   norm: str = "instance"
+  dtype: jnp.dtype = jnp.float32
+  remat: str = "none"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> list[list[jax.Array]]:
+    discriminator_class = layers.maybe_remat(PatchDiscriminator, self.remat)
     outputs = []
     for scale in range(self.num_scales):
       if scale:
@@ -64,10 +77,11 @@ class MultiScaleDiscriminator(nn.Module):
             x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False
         )
       outputs.append(
-          PatchDiscriminator(
+          discriminator_class(
               self.base_features,
               self.num_layers,
               self.norm,
+              self.dtype,
               name=f"scale_{scale}",
           )(x)
       )

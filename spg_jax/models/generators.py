@@ -7,6 +7,8 @@ cover the whole image; `composite_labels` and `composite_image` keep the known
 region exactly as given and take only the hole from the network.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -23,7 +25,8 @@ class GlobalGenerator(nn.Module):
   A 7x7 convolution, `num_downsamplings` stride-2 convolutions doubling the
   width each time, `num_blocks` residual blocks, as many 2x upsamplings back,
   and a 7x7 convolution to `out_features`. The input's height and width must
-  be multiples of 2**num_downsamplings.
+  be multiples of 2**num_downsamplings. The layers compute in `dtype`; the
+  output is float32, so that softmax, tanh and the losses are.
   """
 
   out_features: int
@@ -33,6 +36,7 @@ class GlobalGenerator(nn.Module):
   dilation: int = 1
   norm: str = "instance"
   upsampling: str = "transpose"
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -48,37 +52,61 @@ class GlobalGenerator(nn.Module):
           f"Unknown upsampling {self.upsampling!r}; choose one of"
           f" {UPSAMPLINGS}."
       )
-    norm = layers.make_norm(self.norm)
+    norm = layers.make_norm(self.norm, self.dtype)
     use_bias = layers.conv_bias(self.norm)
     features = self.base_features
-    x = layers.ReflectConv(features, 7, use_bias=use_bias)(x)
+    x = layers.ReflectConv(features, 7, use_bias=use_bias, dtype=self.dtype)(x)
     x = nn.relu(norm()(x))
     for _ in range(self.num_downsamplings):
       features *= 2
-      x = nn.Conv(
-          features, (3, 3), strides=(2, 2), padding="SAME", use_bias=use_bias
-      )(x)
+      x = nn.Conv(features, **self._stride_2_conv_args())(x)
       x = nn.relu(norm()(x))
     for _ in range(self.num_blocks):
-      x = layers.ResidualBlock(features, self.norm, self.dilation)(x)
+      x = layers.ResidualBlock(
+          features, self.norm, self.dilation, dtype=self.dtype
+      )(x)
     for _ in range(self.num_downsamplings):
       features //= 2
       x = self._upsample(x, features)
       x = nn.relu(norm()(x))
-    return layers.ReflectConv(self.out_features, 7)(x)
+    output = layers.ReflectConv(self.out_features, 7, dtype=self.dtype)(x)
+    return output.astype(jnp.float32)
+
+  def _stride_2_conv_args(self) -> dict[str, Any]:
+    """The 3x3 stride-2 (transposed) convolutions' settings."""
+    return dict(
+        kernel_size=(3, 3),
+        strides=(2, 2),
+        padding="SAME",
+        use_bias=layers.conv_bias(self.norm),
+        dtype=self.dtype,
+    )
 
   def _upsample(self, x: jax.Array, features: int) -> jax.Array:
     """Doubles height and width while changing the width to `features`."""
-    use_bias = layers.conv_bias(self.norm)
     if self.upsampling == "transpose":
-      return nn.ConvTranspose(
-          features, (3, 3), strides=(2, 2), padding="SAME", use_bias=use_bias
-      )(x)
+      return nn.ConvTranspose(features, **self._stride_2_conv_args())(x)
     batch, height, width, channels = x.shape
     x = jax.image.resize(
         x, (batch, 2 * height, 2 * width, channels), method="nearest"
     )
-    return layers.ReflectConv(features, 3, use_bias=use_bias)(x)
+    return layers.ReflectConv(
+        features, 3, use_bias=layers.conv_bias(self.norm), dtype=self.dtype
+    )(x)
+
+
+def _generator(network: "SPNet | SGNet", out_features: int) -> nn.Module:
+  """The global generator inside `network`, rematerialised as it asks.
+
+  The explicit name keeps the parameter tree the same whatever `remat` is.
+  """
+  generator_class = layers.maybe_remat(GlobalGenerator, network.remat)
+  return generator_class(
+      out_features,
+      **network.generator,
+      dtype=network.dtype,
+      name="GlobalGenerator_0",
+  )
 
 
 def _hide_hole(x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -95,6 +123,8 @@ class SPNet(nn.Module):
 
   num_classes: int
   generator: ml_collections.ConfigDict
+  dtype: jnp.dtype = jnp.float32
+  remat: str = "none"
 
   @nn.compact
   def __call__(
@@ -104,7 +134,7 @@ class SPNet(nn.Module):
         [_hide_hole(image, mask), _hide_hole(known_labels, mask), mask],
         axis=-1,
     )
-    return GlobalGenerator(self.num_classes, **self.generator)(inputs)
+    return _generator(self, self.num_classes)(inputs)
 
 
 class SGNet(nn.Module):
@@ -115,13 +145,15 @@ class SGNet(nn.Module):
   """
 
   generator: ml_collections.ConfigDict
+  dtype: jnp.dtype = jnp.float32
+  remat: str = "none"
 
   @nn.compact
   def __call__(
       self, image: jax.Array, labels: jax.Array, mask: jax.Array
   ) -> jax.Array:
     inputs = jnp.concatenate([_hide_hole(image, mask), labels, mask], axis=-1)
-    return jnp.tanh(GlobalGenerator(image.shape[-1], **self.generator)(inputs))
+    return jnp.tanh(_generator(self, image.shape[-1])(inputs))
 
 
 def composite_labels(

@@ -4,15 +4,57 @@ pix2pixHD-style layers: convolutions with reflection padding (no border
 artefacts in the generated image), instance normalisation without learned
 affine parameters, and residual blocks that may be dilated to widen the
 receptive field over large holes.
+
+Every layer computes in `dtype` (bfloat16 for mixed precision) while its
+parameters stay float32; instance norm takes its statistics in float32
+whatever `dtype` is.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 NORMS = ("instance", "none")
+DTYPES = ("float32", "bfloat16")
+
+# What a network keeps from its forward pass for the backward pass: 'none'
+# keeps everything; 'conv_outputs' keeps the convolutions' outputs and
+# recomputes norms and activations (elementwise work, no extra FLOPs to
+# speak of); 'full' keeps only the network's input and reruns its forward.
+REMAT_POLICIES = {
+    "none": None,
+    "conv_outputs": jax.checkpoint_policies.dots_saveable,
+    "full": jax.checkpoint_policies.nothing_saveable,
+}
+
+
+def compute_dtype(name: str) -> jnp.dtype:
+  """The dtype named by `config.dtype`.
+
+  Raises:
+    ValueError: `name` is not one of `DTYPES`.
+  """
+  if name not in DTYPES:
+    raise ValueError(f"Unknown dtype {name!r}; choose one of {DTYPES}.")
+  return jnp.dtype(name)
+
+
+def maybe_remat(module_class: type[nn.Module], remat: str) -> Any:
+  """`module_class`, rematerialised per `REMAT_POLICIES[remat]` if any.
+
+  Raises:
+    ValueError: `remat` is not a key of `REMAT_POLICIES`.
+  """
+  if remat not in REMAT_POLICIES:
+    raise ValueError(
+        f"Unknown remat {remat!r}; choose one of {tuple(REMAT_POLICIES)}."
+    )
+  if remat == "none":
+    return module_class
+  return nn.remat(module_class, policy=REMAT_POLICIES[remat])
 
 
 def conv_bias(norm: str) -> bool:
@@ -25,7 +67,9 @@ def conv_bias(norm: str) -> bool:
   return norm == "none"
 
 
-def make_norm(kind: str) -> Callable[[], Callable[[jax.Array], jax.Array]]:
+def make_norm(
+    kind: str, dtype: jnp.dtype = jnp.float32
+) -> Callable[[], Callable[[jax.Array], jax.Array]]:
   """Returns a factory of normalisation layers named by `kind`.
 
   Instance norm normalises each example on its own, so nothing couples the
@@ -34,12 +78,13 @@ def make_norm(kind: str) -> Callable[[], Callable[[jax.Array], jax.Array]]:
 
   Args:
     kind: one of `NORMS`.
+    dtype: the dtype of the normalised output.
 
   Raises:
     ValueError: `kind` is not one of `NORMS`.
   """
   if kind == "instance":
-    return lambda: nn.InstanceNorm(use_bias=False, use_scale=False)
+    return lambda: nn.InstanceNorm(use_bias=False, use_scale=False, dtype=dtype)
   if kind == "none":
     return lambda: (lambda x: x)
   raise ValueError(f"Unknown norm {kind!r}; choose one of {NORMS}.")
@@ -57,6 +102,7 @@ class ReflectConv(nn.Module):
   kernel_size: int
   dilation: int = 1
   use_bias: bool = True
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -67,6 +113,7 @@ class ReflectConv(nn.Module):
         kernel_dilation=self.dilation,
         padding="VALID",
         use_bias=self.use_bias,
+        dtype=self.dtype,
     )(x)
 
 
@@ -76,12 +123,13 @@ class ResidualBlock(nn.Module):
   features: int
   norm: str
   dilation: int = 1
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    norm = make_norm(self.norm)
+    norm = make_norm(self.norm, self.dtype)
     use_bias = conv_bias(self.norm)
-    y = ReflectConv(self.features, 3, self.dilation, use_bias)(x)
+    y = ReflectConv(self.features, 3, self.dilation, use_bias, self.dtype)(x)
     y = nn.relu(norm()(y))
-    y = ReflectConv(self.features, 3, use_bias=use_bias)(y)
+    y = ReflectConv(self.features, 3, use_bias=use_bias, dtype=self.dtype)(y)
     return x + norm()(y)

@@ -17,6 +17,7 @@ import ml_collections
 from spg_jax.datasets import classes
 from spg_jax.models import discriminators
 from spg_jax.models import generators
+from spg_jax.models import layers
 
 Params = Any
 
@@ -35,11 +36,20 @@ class Networks:
   def from_config(cls, config: ml_collections.ConfigDict) -> "Networks":
     model = config.model
     num_classes = classes.get_class_table(config.data.classes).num_classes
+    # Runs saved before mixed precision and remat existed ran float32, whole.
+    shared = dict(
+        dtype=layers.compute_dtype(config.get("dtype", "float32")),
+        remat=model.get("remat", "none"),
+    )
     return cls(
-        sp=generators.SPNet(num_classes, model.sp_generator),
-        sg=generators.SGNet(model.sg_generator),
-        sp_disc=discriminators.MultiScaleDiscriminator(**model.discriminator),
-        sg_disc=discriminators.MultiScaleDiscriminator(**model.discriminator),
+        sp=generators.SPNet(num_classes, model.sp_generator, **shared),
+        sg=generators.SGNet(model.sg_generator, **shared),
+        sp_disc=discriminators.MultiScaleDiscriminator(
+            **model.discriminator, **shared
+        ),
+        sg_disc=discriminators.MultiScaleDiscriminator(
+            **model.discriminator, **shared
+        ),
         num_classes=num_classes,
     )
 
