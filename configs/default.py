@@ -14,7 +14,7 @@ import math
 
 import ml_collections
 
-from spg_jax import masks
+from spg_jax import mask_config
 
 
 def _generator() -> ml_collections.ConfigDict:
@@ -65,7 +65,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # Keep the decoded, resized training split in memory after the first epoch.
   config.data.cache = True
 
-  config.masks = masks.default_mask_config()
+  config.masks = mask_config.default_mask_config()
 
   config.model = ml_collections.ConfigDict()
   config.model.sp_generator = _generator()

@@ -1,37 +1,278 @@
-r"""Measures throughput; `--mode=input` times the host input pipeline alone.
+r"""Measures SPG-Net's speed: training steps, inference, or the input pipeline.
 
+  python -m spg_jax.benchmark --config=configs/default.py --mode=train --json=train.json
+  python -m spg_jax.benchmark --config=configs/default.py --mode=infer
   python -m spg_jax.benchmark --config=configs/cityscapes.py --mode=input \
-      --config.data.manual_dir=DIR --config.data.cache=False --json=out.json
+      --config.data.manual_dir=DIR --config.data.cache=False
 
-Reads the training stream of the config (decode, resize, label map, holes,
-batching: everything but the device), discards `--warmup_batches` batches
-and times the next `--batches`, and reports images/s and images/s per CPU
-core of this process. With `--config.data.cache=False` every image is decoded
-from its file, the rate of the first epoch; with caching on, later epochs
-only crop, add holes and batch. BENCHMARKS.md records the figures.
+`train` times one phase's data-parallel step (`--phase`, default 'joint',
+which updates all four networks) on a fixed device-resident batch of the
+config's global size, over all devices; `infer` times SP-Net then SG-Net
+(`Networks.complete`) on one device at batch 1 for each `--infer_sizes`,
+then the throughput of each `--infer_batches` at the first size; `input`
+times the host's tf.data pipeline alone (decode, resize, labels, holes,
+batches), per CPU core.
+
+Compilation is timed apart from the steps. FLOPs are XLA's count for the
+compiled program; MFU divides the achieved FLOP/s by the peak of the devices
+in the dtype the networks compute in (`spg_jax.device_peaks`; a CPU's is
+measured in the same run). The train and infer modes import no TensorFlow.
+Every mode prints JSON and writes it to `--json`. BENCHMARKS.md records the
+results.
 """
 
 from collections.abc import Sequence
 import json
 import os
 import platform
-import time
+from typing import Any
 
 from absl import app
 from absl import flags
+import flax
+import jax
+import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
+import numpy as np
 
 from spg_jax import atomic_files
-from spg_jax import input_pipeline
-from spg_jax.datasets import preparation
+from spg_jax import profiling
+from spg_jax import sharding
+from spg_jax import steps
+from spg_jax.models import layers
+from spg_jax.models import spg
 
-MODES = ("input",)
+MODES = ("train", "infer", "input")
+# Keys every result of the train and infer modes has, in this order; the
+# PyTorch twin (benchmarks/torch_reference.py) writes the same.
+RESULT_KEYS = (
+    "images_per_sec",
+    "step_time_ms",
+    "compile_s",
+    "tflops_per_sec",
+    "mfu",
+    "peak_memory_bytes",
+    "device",
+    "dtype",
+)
+
+Results = dict[str, Any]
+
+
+def random_batch(
+    batch_size: int, height: int, width: int, num_classes: int, seed: int
+) -> dict[str, np.ndarray]:
+  """A batch in the training layout: random pixels and labels, a centred
+  hole of half the sides (the values do not change the work done)."""
+  rng = np.random.default_rng(seed)
+  mask = np.zeros([batch_size, height, width, 1], np.float32)
+  mask[:, height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1.0
+  return {
+      "image": rng.uniform(-1, 1, [batch_size, height, width, 3]).astype(
+          np.float32
+      ),
+      "label": rng.integers(0, num_classes, [batch_size, height, width]).astype(
+          np.int32
+      ),
+      "mask": mask,
+  }
+
+
+def _environment(devices: Sequence[jax.Device], config) -> Results:
+  return {
+      "device": devices[0].device_kind,
+      "platform": devices[0].platform,
+      "device_count": len(devices),
+      "dtype": layers.compute_dtype(config.dtype).name,
+      "remat": config.model.remat,
+      "host": platform.node(),
+      "cpu_cores": len(os.sched_getaffinity(0)),
+      "versions": {
+          "jax": jax.__version__,
+          "jaxlib": jax.lib.__version__,
+          "flax": flax.__version__,
+      },
+  }
+
+
+def _rates(
+    compiled: profiling.Compiled,
+    seconds: float,
+    images: int,
+    num_devices: int,
+    peak: tuple[float, str],
+) -> Results:
+  """Throughput, FLOP/s and MFU of `compiled` taking `seconds` per call."""
+  flops = compiled.flops_per_device * num_devices
+  peak_flops, peak_source = peak
+  return {
+      "step_time_ms": seconds * 1e3,
+      "images_per_sec": images / seconds,
+      "compile_s": compiled.compile_seconds,
+      "flops_per_step": flops,
+      "tflops_per_sec": flops / seconds / 1e12,
+      "peak_tflops_per_sec": peak_flops / 1e12,
+      "peak_source": peak_source,
+      "mfu": flops / seconds / peak_flops,
+  }
+
+
+def measure_train(
+    config: ml_collections.ConfigDict,
+    phase: str,
+    warmup_steps: int,
+    windows: int,
+    window_steps: int,
+) -> Results:
+  """Times `phase`'s train step on every device; returns the figures."""
+  if phase not in steps.PHASES:
+    raise ValueError(f"Unknown phase {phase!r}; choose one of {steps.PHASES}.")
+  mesh = sharding.make_mesh()
+  networks = spg.Networks.from_config(config)
+  size = config.data.image_size
+  state = sharding.replicate(
+      steps.create_train_state(config, networks, jax.random.key(config.seed)),
+      mesh,
+  )
+  batch = sharding.shard_batch(
+      random_batch(
+          config.batch_size // jax.process_count(),
+          size,
+          size,
+          networks.num_classes,
+          config.seed,
+      ),
+      mesh,
+  )
+  compiled = profiling.compile_and_analyse(
+      steps.make_train_steps(config, networks, mesh)[phase], state, batch
+  )
+
+  def train_step():
+    nonlocal state
+    state, metrics = compiled.call(state, batch)
+    return metrics
+
+  seconds = profiling.median_call_seconds(
+      train_step, warmup_steps, windows, window_steps
+  )
+  devices = list(mesh.devices.flat)
+  memory, memory_source = profiling.peak_memory_bytes(
+      devices, compiled.memory_bytes_per_device
+  )
+  return {
+      "mode": "train",
+      "phase": phase,
+      "image_size": size,
+      "global_batch": config.batch_size,
+      **_rates(
+          compiled,
+          seconds,
+          config.batch_size,
+          mesh.size,
+          profiling.peak_flops(mesh, layers.compute_dtype(config.dtype)),
+      ),
+      "peak_memory_bytes": memory,
+      "peak_memory_source": memory_source,
+      "timing": f"median of {windows} windows of {window_steps} steps",
+      **_environment(devices, config),
+  }
+
+
+def parse_size(text: str) -> tuple[int, int]:
+  """'HEIGHTxWIDTH' -> (height, width).
+
+  Raises:
+    ValueError: `text` is not two positive integers joined by 'x'.
+  """
+  parts = text.lower().split("x")
+  if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+    raise ValueError(f"Size {text!r} is not HEIGHTxWIDTH, e.g. 1024x2048.")
+  return int(parts[0]), int(parts[1])
+
+
+def measure_infer(
+    config: ml_collections.ConfigDict,
+    sizes: Sequence[tuple[int, int]],
+    batch_sizes: Sequence[int],
+    warmup_calls: int,
+    windows: int,
+    window_calls: int,
+) -> Results:
+  """Times SP-Net + SG-Net on one device; returns the figures.
+
+  The top-level figures are the batch-1 latency at `sizes[0]`
+  (`step_time_ms`, `compile_s`) and the best throughput over `batch_sizes`
+  at that size (`images_per_sec`, `tflops_per_sec`, `mfu`).
+  """
+  device = jax.devices()[0]
+  mesh = sharding.make_mesh([device])
+  networks = spg.Networks.from_config(config)
+  all_params = networks.init(jax.random.key(config.seed), config.data.image_size)
+  params = jax.device_put({"sp": all_params["sp"], "sg": all_params["sg"]}, device)
+  peak = profiling.peak_flops(mesh, layers.compute_dtype(config.dtype))
+
+  @jax.jit
+  def complete(params, image, labels, mask):
+    return networks.complete(params, image, networks.one_hot(labels), mask)
+
+  def run(batch_size: int, height: int, width: int) -> tuple[Results, int]:
+    batch = jax.device_put(
+        random_batch(batch_size, height, width, networks.num_classes, 0),
+        device,
+    )
+    args = (params, batch["image"], batch["label"], batch["mask"])
+    compiled = profiling.compile_and_analyse(complete, *args)
+    seconds = profiling.median_call_seconds(
+        lambda: compiled.call(*args), warmup_calls, windows, window_calls
+    )
+    return (
+        _rates(compiled, seconds, batch_size, 1, peak),
+        compiled.memory_bytes_per_device,
+    )
+
+  latency = {}
+  for height, width in sizes:
+    latency[f"{height}x{width}"], _ = run(1, height, width)
+  throughput = {}
+  memory = {}
+  for batch_size in batch_sizes:
+    throughput[batch_size], memory[batch_size] = run(batch_size, *sizes[0])
+  best = max(throughput, key=lambda b: throughput[b]["images_per_sec"])
+  first = latency[f"{sizes[0][0]}x{sizes[0][1]}"]
+  peak_memory, memory_source = profiling.peak_memory_bytes(
+      [device], max(memory.values())
+  )
+  return {
+      "mode": "infer",
+      "step_time_ms": first["step_time_ms"],
+      "compile_s": first["compile_s"],
+      "images_per_sec": throughput[best]["images_per_sec"],
+      "best_batch": best,
+      "tflops_per_sec": throughput[best]["tflops_per_sec"],
+      "mfu": throughput[best]["mfu"],
+      "peak_memory_bytes": peak_memory,
+      "peak_memory_source": memory_source,
+      "latency_batch_1": latency,
+      "throughput": {str(batch): figures for batch, figures in throughput.items()},
+      "timing": f"median of {windows} windows of {window_calls} calls",
+      **_environment([device], config),
+  }
+
 
 def measure_input(
     config: ml_collections.ConfigDict, warmup_batches: int, batches: int
-) -> dict[str, float | int | str]:
+) -> Results:
   """Times the host pipeline's training batches; returns the figures."""
+  # Imported here, not at the top, so that the train and infer modes run on
+  # machines without TensorFlow.
+  # pylint: disable=g-import-not-at-top
+  import time
+  from spg_jax import input_pipeline
+  from spg_jax.datasets import preparation
+  # pylint: enable=g-import-not-at-top
+
   input_pipeline.check_data_config(config.data)
   preparation.prepare(config.data)
   iterator = input_pipeline.create_train_iterator(config)
@@ -67,12 +308,33 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
       "config": config_flags.DEFINE_config_file(
           "config", None, "Training configuration file.", lock_config=True
       ),
-      "mode": flags.DEFINE_enum("mode", "input", MODES, "What to measure."),
+      "mode": flags.DEFINE_enum("mode", "train", MODES, "What to measure."),
       "json": flags.DEFINE_string("json", None, "Also write results here."),
-      "warmup_batches": flags.DEFINE_integer(
-          "warmup_batches", 4, "Batches read before timing starts."
+      "phase": flags.DEFINE_enum(
+          "phase", "joint", steps.PHASES, "train: the phase whose step is timed."
       ),
-      "batches": flags.DEFINE_integer("batches", 20, "Batches timed."),
+      "warmup": flags.DEFINE_integer(
+          "warmup", 3, "train/infer: calls run before timing starts."
+      ),
+      "windows": flags.DEFINE_integer(
+          "windows", 5, "train/infer: timed windows; the median is reported."
+      ),
+      "window_calls": flags.DEFINE_integer(
+          "window_calls", 5, "train/infer: calls per window."
+      ),
+      "infer_sizes": flags.DEFINE_list(
+          "infer_sizes",
+          ["256x256", "1024x2048"],
+          "infer: HEIGHTxWIDTH sizes timed at batch 1; the first is also"
+          " timed at each of --infer_batches.",
+      ),
+      "infer_batches": flags.DEFINE_list(
+          "infer_batches", ["1", "8", "32"], "infer: batch sizes for throughput."
+      ),
+      "warmup_batches": flags.DEFINE_integer(
+          "warmup_batches", 4, "input: batches read before timing starts."
+      ),
+      "batches": flags.DEFINE_integer("batches", 20, "input: batches timed."),
   }
   flags.mark_flags_as_required(["config"])
   return holders
@@ -81,18 +343,42 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
 def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  try:
-    results = measure_input(
-        holders["config"].value,
-        holders["warmup_batches"].value,
-        holders["batches"].value,
+  config = holders["config"].value
+  mode = holders["mode"].value
+  timing = (
+      holders["warmup"].value,
+      holders["windows"].value,
+      holders["window_calls"].value,
+  )
+  if mode == "train":
+    results = measure_train(config, holders["phase"].value, *timing)
+  elif mode == "infer":
+    try:
+      sizes = [parse_size(text) for text in holders["infer_sizes"].value]
+      batch_sizes = [int(text) for text in holders["infer_batches"].value]
+    except ValueError as error:
+      raise app.UsageError(str(error)) from None
+    results = measure_infer(config, sizes, batch_sizes, *timing)
+  else:
+    results = _measure_input_or_exit(
+        config, holders["warmup_batches"].value, holders["batches"].value
     )
-  except preparation.DataError as error:
-    raise SystemExit(f"Data error: {error}") from None
   text = json.dumps(results, indent=2)
   print(text)
   if holders["json"].value:
     atomic_files.write_text(holders["json"].value, text + "\n")
+
+
+def _measure_input_or_exit(
+    config: ml_collections.ConfigDict, warmup_batches: int, batches: int
+) -> Results:
+  """`measure_input`, a data error turned into a message and status 1."""
+  from spg_jax.datasets import preparation  # pylint: disable=g-import-not-at-top
+
+  try:
+    return measure_input(config, warmup_batches, batches)
+  except preparation.DataError as error:
+    raise SystemExit(f"Data error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ eagerly or in a graph.
 - `center_mask`: a fixed centred rectangle, for comparable evaluations.
 - `brush_stroke_mask`: free-form strokes as in DeepFill v2 and LaMa.
 - `make_mask_fn`: a mixture of these, chosen with probabilities set in a config
-  (LaMa-style); `default_mask_config` is the paper's setting.
+  (LaMa-style); `spg_jax.mask_config.default_mask_config` is the paper's
+  setting.
 """
 
 import dataclasses
@@ -351,29 +352,10 @@ _KINDS = {
 }
 
 
-def default_mask_config() -> ml_collections.ConfigDict:
-  """The paper's holes: one rectangle, sides 1/8..1/2 of the image side.
-
-  The centre and brush fields take effect once a config lists those kinds.
-  """
-  config = ml_collections.ConfigDict()
-  config.kinds = ("rectangle",)
-  config.probabilities = (1.0,)
-  config.rectangle_min_fraction = 1 / 8
-  config.rectangle_max_fraction = 1 / 2
-  config.center_fraction = 0.5
-  config.brush_max_strokes = 4
-  config.brush_max_vertices = 6
-  config.brush_min_width_fraction = 1 / 16
-  config.brush_max_width_fraction = 1 / 8
-  config.brush_max_step_fraction = 1 / 4
-  return config
-
-
 def _config_value(mask_config: ml_collections.ConfigDict, key: str) -> Any:
   if key not in mask_config:
     raise ValueError(
-        f"mask_config lacks {key!r}; start from masks.default_mask_config()"
+        f"mask_config lacks {key!r}; start from mask_config.default_mask_config()"
         " and override fields."
     )
   return mask_config[key]
@@ -418,7 +400,7 @@ def make_mask_fn(
 ) -> Callable[[tf.Tensor], tf.Tensor]:
   """Builds `mask_fn(seed) -> float32 [height, width, 1]` from a config.
 
-  The config (see `default_mask_config`) names the `kinds` of hole to draw
+  The config (see `mask_config.default_mask_config`) names the `kinds` of hole to draw
   ('rectangle', 'center', 'brush') with their `probabilities`, and each kind's
   parameters as `<kind>_<argument>`. Every key is validated here, those of
   unlisted kinds too, so a bad config fails before any data flows and enabling

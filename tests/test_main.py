@@ -25,7 +25,9 @@ def test_core_modules_import_no_tensorflow():
       "import sys\n"
       "import spg_jax.steps, spg_jax.evaluate, spg_jax.losses, spg_jax.metrics\n"
       "import spg_jax.models.spg, spg_jax.checkpoints, spg_jax.sharding\n"
-      "import spg_jax.inpaint, spg_jax.image_files\n"
+      "import spg_jax.inpaint, spg_jax.image_files, spg_jax.benchmark\n"
+      "import configs.default, configs.cityscapes, configs.synthetic\n"
+      "configs.cityscapes.get_config()\n"
       "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"
   )
   result = _run("-c", code)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from spg_jax import mask_config
 from spg_jax import masks
 
 # Paper's hole sides, as fractions of the image side.
@@ -93,7 +94,7 @@ def test_rectangle_is_deterministic_in_seed():
 
 
 def test_dataset_map_matches_eager():
-  config = masks.default_mask_config()
+  config = mask_config.default_mask_config()
   config.kinds = ("rectangle", "brush", "center")
   config.probabilities = (0.4, 0.4, 0.2)
   for mask_fn in (_rectangle_fn(32, 40), masks.make_mask_fn(config, 32, 40)):
@@ -199,7 +200,7 @@ def test_brush_is_deterministic_in_seed():
 
 
 def _mixture_center_share(probabilities, count):
-  config = masks.default_mask_config()
+  config = mask_config.default_mask_config()
   config.kinds = ("rectangle", "center")
   config.probabilities = probabilities
   holes = _masks_from_dataset(masks.make_mask_fn(config, 32, 32), count)
@@ -216,7 +217,7 @@ def test_mixture_follows_probabilities():
 
 
 def test_default_config_is_the_paper_setting():
-  config = masks.default_mask_config()
+  config = mask_config.default_mask_config()
   assert tuple(config.kinds) == ("rectangle",)
   assert tuple(config.probabilities) == (1.0,)
   assert config.rectangle_min_fraction == _PAPER_MIN
@@ -279,7 +280,7 @@ def test_default_config_is_the_paper_setting():
     ],
 )
 def test_bad_config_raises(overrides, message):
-  config = masks.default_mask_config()
+  config = mask_config.default_mask_config()
   config.unlock()
   for key, value in overrides.items():
     del config[key]  # Allows a value of another type than the default's.
@@ -289,7 +290,7 @@ def test_bad_config_raises(overrides, message):
 
 
 def test_missing_config_key_raises():
-  config = masks.default_mask_config()
+  config = mask_config.default_mask_config()
   del config["brush_max_vertices"]
   with pytest.raises(
       ValueError, match=r"lacks 'brush_max_vertices'.*default_mask_config"

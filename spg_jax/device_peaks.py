@@ -1,0 +1,49 @@
+"""Peak dense FLOP/s of accelerators, for model FLOPs utilisation (MFU).
+
+Pure Python (no JAX, no TensorFlow), so that the PyTorch twin in
+`benchmarks/` divides by the same peaks. The figures are the vendors'
+dense (no sparsity) peaks per chip or GPU. A float32 step is compared with
+the rate the hardware actually runs float32 convolutions at under the
+frameworks' default precision: TF32 tensor cores on NVIDIA A100/H100/H200,
+bfloat16 passes of the MXU on TPUs. A CPU has no table entry: the benchmark
+measures its peak with a large matmul in the same run.
+"""
+
+# (substring of the device kind, {dtype: peak TFLOP/s}), most specific first:
+# "TPU v5 lite" (v5e) must match before "TPU v5" (v5p).
+_PEAK_TFLOPS = (
+    ("TPU v6 lite", {"bfloat16": 918.0, "float32": 918.0}),
+    ("TPU v6e", {"bfloat16": 918.0, "float32": 918.0}),
+    ("TPU v5 lite", {"bfloat16": 197.0, "float32": 197.0}),
+    ("TPU v5e", {"bfloat16": 197.0, "float32": 197.0}),
+    ("TPU v5p", {"bfloat16": 459.0, "float32": 459.0}),
+    ("TPU v5", {"bfloat16": 459.0, "float32": 459.0}),
+    ("TPU v4", {"bfloat16": 275.0, "float32": 275.0}),
+    ("H100 PCIe", {"bfloat16": 756.0, "float32": 378.0}),
+    ("H100", {"bfloat16": 989.4, "float32": 494.7}),
+    ("H200", {"bfloat16": 989.4, "float32": 494.7}),
+    ("A100", {"bfloat16": 312.0, "float32": 156.0}),
+)
+
+
+def table_peak_flops(device_kind: str, dtype: str) -> float | None:
+  """Peak FLOP/s of one device of `device_kind` in `dtype`; None if unknown.
+
+  Args:
+    device_kind: as the framework names it, e.g. JAX's `device.device_kind`
+      ("TPU v5 lite", "NVIDIA H100 80GB HBM3") or `torch.cuda.get_device_name`.
+    dtype: 'float32' or 'bfloat16'.
+  """
+  for name, peaks in _PEAK_TFLOPS:
+    if name.lower() in device_kind.lower():
+      return peaks[dtype] * 1e12
+  return None
+
+
+def utilisation(
+    flops_per_step: float, step_seconds: float, peak_flops: float | None
+) -> float | None:
+  """The fraction of `peak_flops` that `flops_per_step` per step achieves."""
+  if not peak_flops or step_seconds <= 0:
+    return None
+  return flops_per_step / step_seconds / peak_flops

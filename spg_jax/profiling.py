@@ -1,0 +1,135 @@
+"""Compile, cost and time jitted functions: the measuring parts of the benchmark.
+
+FLOPs and memory come from XLA's analysis of the compiled program, which
+describes one device's share of an SPMD program; the functions here scale
+them to the whole mesh where a total is meant. Times are taken around
+`jax.block_until_ready` at the end of windows of several calls, so that the
+host keeps dispatching ahead of the device inside a window, as in training.
+"""
+
+from collections.abc import Callable, Sequence
+import dataclasses
+import statistics
+import time
+from typing import Any
+
+import jax
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import jax.numpy as jnp
+
+from spg_jax import device_peaks
+from spg_jax import sharding
+
+# The side of the square matmuls that measure a CPU's peak; large enough that
+# a few cores spend well over 99% of their time in the multiply itself.
+_CPU_PEAK_MATMUL_SIZE = 2048
+_CPU_PEAK_REPEATS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+  """A compiled function with what XLA says about one device's share."""
+
+  call: Callable[..., Any]
+  compile_seconds: float
+  flops_per_device: float
+  memory_bytes_per_device: int
+
+
+def compile_and_analyse(jitted: Any, *args: Any) -> Compiled:
+  """Lowers and compiles `jitted` for `args`; times it and reads its costs.
+
+  The memory figure is XLA's buffer assignment: arguments, outputs and
+  temporaries live at once, less the outputs that reuse donated arguments.
+  """
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  seconds = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  if isinstance(cost, Sequence):  # older jaxlibs: one dict per program
+    cost = cost[0]
+  memory = compiled.memory_analysis()
+  memory_bytes = (
+      memory.argument_size_in_bytes
+      + memory.output_size_in_bytes
+      + memory.temp_size_in_bytes
+      - memory.alias_size_in_bytes
+  )
+  return Compiled(compiled, seconds, float(cost["flops"]), memory_bytes)
+
+
+def median_call_seconds(
+    call: Callable[[], Any], warmup_calls: int, windows: int, window_calls: int
+) -> float:
+  """Median over `windows` windows of one call's mean time in the window.
+
+  Each window dispatches `window_calls` calls and waits for the last one's
+  result, so dispatch overlaps with the device's work as it does in a
+  training loop that reads metrics only at logging steps.
+  """
+  for _ in range(warmup_calls):
+    jax.block_until_ready(call())
+  means = []
+  for _ in range(windows):
+    start = time.perf_counter()
+    for _ in range(window_calls):
+      result = call()
+    jax.block_until_ready(result)
+    means.append((time.perf_counter() - start) / window_calls)
+  return statistics.median(means)
+
+
+def measured_peak_flops(mesh: Mesh, dtype: jnp.dtype) -> float:
+  """FLOP/s of all of `mesh`'s devices at once on large `dtype` matmuls.
+
+  Each device multiplies its own pair of square matrices, as many at once as
+  the mesh has devices; the best of a few repeats is taken.
+  """
+  size = _CPU_PEAK_MATMUL_SIZE
+  operands = jax.device_put(
+      jnp.ones([mesh.size, size, size], dtype),
+      NamedSharding(mesh, P(sharding.BATCH_AXIS)),
+  )
+  multiply = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a))
+  jax.block_until_ready(multiply(operands))
+  best = float("inf")
+  for _ in range(_CPU_PEAK_REPEATS):
+    start = time.perf_counter()
+    jax.block_until_ready(multiply(operands))
+    best = min(best, time.perf_counter() - start)
+  return 2 * size**3 * mesh.size / best
+
+
+def peak_flops(mesh: Mesh, dtype: jnp.dtype) -> tuple[float, str]:
+  """Peak FLOP/s of the whole mesh in `dtype`, and where the figure is from.
+
+  Accelerators use `device_peaks`' table; a CPU, or an accelerator missing
+  from the table, is measured.
+  """
+  device = mesh.devices.flat[0]
+  per_device = device_peaks.table_peak_flops(
+      device.device_kind, jnp.dtype(dtype).name
+  )
+  if per_device is not None and device.platform != "cpu":
+    return per_device * mesh.size, "vendor peak (spg_jax.device_peaks)"
+  return measured_peak_flops(mesh, dtype), (
+      f"measured: {_CPU_PEAK_MATMUL_SIZE}x{_CPU_PEAK_MATMUL_SIZE}"
+      f" {jnp.dtype(dtype).name} matmuls on each of {mesh.size} device(s)"
+  )
+
+
+def peak_memory_bytes(devices: Sequence[jax.Device], compiled_bytes: int) -> tuple[int, str]:
+  """The largest device's peak allocation so far, and where it is from.
+
+  Accelerators count it as they allocate (`memory_stats`); a CPU does not,
+  and the compiled program's buffer assignment is reported instead.
+  """
+  peaks = [
+      (device.memory_stats() or {}).get("peak_bytes_in_use")
+      for device in devices
+  ]
+  if all(peak is not None for peak in peaks):
+    return max(peaks), "device allocator peak (memory_stats)"
+  return compiled_bytes, "XLA buffer assignment of the compiled program"
