@@ -101,6 +101,8 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
       dict(sp_steps=100_000, sg_steps=100_000, joint_steps=20_000)
   )
   config.batch_size = 8
+  # Batches placed on the devices ahead of the step that reads them.
+  config.prefetch_batches = 2
 
   config.log_every_steps = 100
   config.sample_every_steps = 2_000

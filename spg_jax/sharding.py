@@ -4,7 +4,8 @@ One mesh axis, 'batch', spans every device of every process: the state is
 replicated over it, batches are split along it.
 """
 
-from collections.abc import Mapping
+import collections
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
@@ -46,3 +47,20 @@ def shard_batch(
       )
     arrays[key] = jax.make_array_from_process_local_data(sharding, value)
   return arrays
+
+
+def prefetch_to_mesh(
+    batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh, size: int
+) -> Iterator[dict[str, jax.Array]]:
+  """Yields `batches` already on the mesh, placing up to `size` more ahead.
+
+  Transfers are asynchronous, so the next batches travel to the devices
+  while the current step computes instead of after it.
+  """
+  queue = collections.deque()
+  for batch in batches:
+    queue.append(shard_batch(batch, mesh))
+    if len(queue) > size:
+      yield queue.popleft()
+  while queue:
+    yield queue.popleft()

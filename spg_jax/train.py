@@ -125,7 +125,11 @@ def train_and_evaluate(
   )
   num_steps = steps.total_steps(config.schedule)
   train_steps = steps.make_train_steps(config, networks, mesh)
-  train_iter = input_pipeline.create_train_iterator(config, start_step)
+  train_iter = sharding.prefetch_to_mesh(
+      input_pipeline.create_train_iterator(config, start_step),
+      mesh,
+      config.prefetch_batches,
+  )
   sample_batch = _sample_batch(config, mesh)
   complete = jax.jit(networks.complete)
   report_progress = periodic_actions.ReportProgress(
@@ -136,7 +140,7 @@ def train_and_evaluate(
   for step in range(start_step, num_steps):
     phase = steps.phase_at(step, config.schedule)
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = sharding.shard_batch(next(train_iter), mesh)
+      batch = next(train_iter)
       state, metrics = train_steps[phase](state, batch)
     window.append(metrics)
     done = step + 1

@@ -1,5 +1,6 @@
 """Tests of the generators, discriminators and the end-to-end completion."""
 
+import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -8,6 +9,7 @@ import pytest
 
 from spg_jax.models import discriminators
 from spg_jax.models import generators
+from spg_jax.models import layers
 from spg_jax.models import spg
 
 from configs import synthetic
@@ -134,3 +136,32 @@ def test_complete_keeps_known_pixels_and_labels_exactly():
   np.testing.assert_array_equal(np.asarray(output)[known], np.asarray(image)[known])
   assert not np.array_equal(np.asarray(output)[~known], np.asarray(image)[~known])
   assert predicted.min() >= 0 and predicted.max() < _CLASSES
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(jnp.float32, 1e-5), (jnp.bfloat16, 0.05)])
+def test_phase_transposed_convolution_equals_flax_conv_transpose(dtype, tolerance):
+  """Same parameters from the same seed, same outputs, same input gradients."""
+  x = jnp.asarray(np.random.default_rng(0).normal(size=[2, 5, 7, 6]), jnp.float32)
+  reference = flax.linen.ConvTranspose(
+      4, (3, 3), strides=(2, 2), padding="SAME", dtype=dtype
+  )
+  phases = layers.UpsamplingConvTranspose(4, dtype=dtype)
+  params = reference.init(jax.random.key(1), x)
+  jax.tree.map(
+      np.testing.assert_array_equal, params, phases.init(jax.random.key(1), x)
+  )
+  params = jax.tree.map(lambda p: p + 0.3, params)  # a non-zero bias too
+  expected = reference.apply(params, x).astype(jnp.float32)
+  assert phases.apply(params, x).shape == (2, 10, 14, 4)
+  np.testing.assert_allclose(
+      phases.apply(params, x).astype(jnp.float32), expected,
+      atol=tolerance, rtol=tolerance,
+  )
+  grads = [
+      jax.grad(lambda p, m=m: jnp.sum(m.apply(p, x).astype(jnp.float32) ** 2))(params)
+      for m in (reference, phases)
+  ]
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=tolerance * 10, atol=tolerance * 10),
+      *grads,
+  )

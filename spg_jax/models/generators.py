@@ -7,8 +7,6 @@ cover the whole image; `composite_labels` and `composite_image` keep the known
 region exactly as given and take only the hole from the network.
 """
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -59,33 +57,39 @@ class GlobalGenerator(nn.Module):
     x = nn.relu(norm()(x))
     for _ in range(self.num_downsamplings):
       features *= 2
-      x = nn.Conv(features, **self._stride_2_conv_args())(x)
+      x = nn.Conv(
+          features,
+          (3, 3),
+          strides=(2, 2),
+          padding="SAME",
+          use_bias=use_bias,
+          dtype=self.dtype,
+      )(x)
       x = nn.relu(norm()(x))
     for _ in range(self.num_blocks):
       x = layers.ResidualBlock(
           features, self.norm, self.dilation, dtype=self.dtype
       )(x)
-    for _ in range(self.num_downsamplings):
+    for index in range(self.num_downsamplings):
       features //= 2
-      x = self._upsample(x, features)
+      x = self._upsample(x, features, index)
       x = nn.relu(norm()(x))
     output = layers.ReflectConv(self.out_features, 7, dtype=self.dtype)(x)
     return output.astype(jnp.float32)
 
-  def _stride_2_conv_args(self) -> dict[str, Any]:
-    """The 3x3 stride-2 (transposed) convolutions' settings."""
-    return dict(
-        kernel_size=(3, 3),
-        strides=(2, 2),
-        padding="SAME",
-        use_bias=layers.conv_bias(self.norm),
-        dtype=self.dtype,
-    )
+  def _upsample(self, x: jax.Array, features: int, index: int) -> jax.Array:
+    """Doubles height and width while changing the width to `features`.
 
-  def _upsample(self, x: jax.Array, features: int) -> jax.Array:
-    """Doubles height and width while changing the width to `features`."""
+    'transpose' is a 3x3 stride-2 transposed convolution (pix2pixHD's),
+    named as flax names its own so that checkpoints read either way.
+    """
     if self.upsampling == "transpose":
-      return nn.ConvTranspose(features, **self._stride_2_conv_args())(x)
+      return layers.UpsamplingConvTranspose(
+          features,
+          use_bias=layers.conv_bias(self.norm),
+          dtype=self.dtype,
+          name=f"ConvTranspose_{index}",
+      )(x)
     batch, height, width, channels = x.shape
     x = jax.image.resize(
         x, (batch, 2 * height, 2 * width, channels), method="nearest"
