@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import json
 import os
 import platform
+import time
 from typing import Any
 
 from absl import app
@@ -79,7 +80,9 @@ def random_batch(
   }
 
 
-def _environment(devices: Sequence[jax.Device], config) -> Results:
+def _environment(
+    devices: Sequence[jax.Device], config: ml_collections.ConfigDict
+) -> Results:
   return {
       "device": devices[0].device_kind,
       "platform": devices[0].platform,
@@ -268,7 +271,6 @@ def measure_input(
   # Imported here, not at the top, so that the train and infer modes run on
   # machines without TensorFlow.
   # pylint: disable=g-import-not-at-top
-  import time
   from spg_jax import input_pipeline
   from spg_jax.datasets import preparation
   # pylint: enable=g-import-not-at-top

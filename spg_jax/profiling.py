@@ -120,7 +120,9 @@ def peak_flops(mesh: Mesh, dtype: jnp.dtype) -> tuple[float, str]:
   )
 
 
-def peak_memory_bytes(devices: Sequence[jax.Device], compiled_bytes: int) -> tuple[int, str]:
+def peak_memory_bytes(
+    devices: Sequence[jax.Device], compiled_bytes: int
+) -> tuple[int, str]:
   """The largest device's peak allocation so far, and where it is from.
 
   Accelerators count it as they allocate (`memory_stats`); a CPU does not,
