@@ -451,20 +451,6 @@ def _peak_memory(device: torch.device) -> tuple[int, str]:
   return kib * 1024, "process peak resident memory (ru_maxrss)"
 
 
-def _rates(seconds, images, flops, peak, compile_s) -> dict[str, Any]:
-  peak_flops, source = peak
-  return {
-      "step_time_ms": seconds * 1e3,
-      "images_per_sec": images / seconds,
-      "compile_s": compile_s,
-      "flops_per_step": flops,
-      "tflops_per_sec": flops / seconds / 1e12,
-      "peak_tflops_per_sec": peak_flops / 1e12,
-      "peak_source": source,
-      "mfu": flops / seconds / peak_flops,
-  }
-
-
 def _environment(device: torch.device, config) -> dict[str, Any]:
   return {
       "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -494,7 +480,9 @@ def measure_train(config, phase, warmup, windows, window_calls) -> dict[str, Any
       "phase": phase,
       "image_size": size,
       "global_batch": config.batch_size,
-      **_rates(seconds, config.batch_size, flops, _peak(device, config.dtype), compile_s),
+      **device_peaks.step_figures(
+          flops, seconds, config.batch_size, _peak(device, config.dtype), compile_s
+      ),
       "compile_note": "first step, compilation included",
       "peak_memory_bytes": memory,
       "peak_memory_source": memory_source,
@@ -527,7 +515,7 @@ def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> 
     seconds = _median_call_seconds(
         lambda: compiled(batch), device, warmup, windows, window_calls
     )
-    return _rates(seconds, batch_size, flops, peak, compile_s)
+    return device_peaks.step_figures(flops, seconds, batch_size, peak, compile_s)
 
   latency = {f"{h}x{w}": run(1, h, w) for h, w in sizes}
   throughput = {str(b): run(b, *sizes[0]) for b in batch_sizes}

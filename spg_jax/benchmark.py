@@ -38,6 +38,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from spg_jax import atomic_files
+from spg_jax import device_peaks
 from spg_jax import profiling
 from spg_jax import sharding
 from spg_jax import steps
@@ -107,18 +108,13 @@ def _rates(
     peak: tuple[float, str],
 ) -> Results:
   """Throughput, FLOP/s and MFU of `compiled` taking `seconds` per call."""
-  flops = compiled.flops_per_device * num_devices
-  peak_flops, peak_source = peak
-  return {
-      "step_time_ms": seconds * 1e3,
-      "images_per_sec": images / seconds,
-      "compile_s": compiled.compile_seconds,
-      "flops_per_step": flops,
-      "tflops_per_sec": flops / seconds / 1e12,
-      "peak_tflops_per_sec": peak_flops / 1e12,
-      "peak_source": peak_source,
-      "mfu": flops / seconds / peak_flops,
-  }
+  return device_peaks.step_figures(
+      compiled.flops_per_device * num_devices,
+      seconds,
+      images,
+      peak,
+      compiled.compile_seconds,
+  )
 
 
 def measure_train(

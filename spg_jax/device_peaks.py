@@ -40,10 +40,31 @@ def table_peak_flops(device_kind: str, dtype: str) -> float | None:
   return None
 
 
-def utilisation(
-    flops_per_step: float, step_seconds: float, peak_flops: float | None
-) -> float | None:
-  """The fraction of `peak_flops` that `flops_per_step` per step achieves."""
-  if not peak_flops or step_seconds <= 0:
-    return None
-  return flops_per_step / step_seconds / peak_flops
+def step_figures(
+    flops_per_step: float,
+    step_seconds: float,
+    images_per_step: int,
+    peak: tuple[float, str],
+    compile_seconds: float,
+) -> dict[str, float | str]:
+  """Throughput, FLOP/s and MFU of a step; the JAX benchmark and the PyTorch
+  twin both report these, computed the same way.
+
+  Args:
+    flops_per_step: all devices' FLOPs in one step.
+    step_seconds: one step's time.
+    images_per_step: the global batch.
+    peak: the devices' peak FLOP/s together, and where the figure is from.
+    compile_seconds: the compilation's time.
+  """
+  peak_flops, peak_source = peak
+  return {
+      "step_time_ms": step_seconds * 1e3,
+      "images_per_sec": images_per_step / step_seconds,
+      "compile_s": compile_seconds,
+      "flops_per_step": flops_per_step,
+      "tflops_per_sec": flops_per_step / step_seconds / 1e12,
+      "peak_tflops_per_sec": peak_flops / 1e12,
+      "peak_source": peak_source,
+      "mfu": flops_per_step / step_seconds / peak_flops,
+  }
