@@ -91,7 +91,7 @@ class DemoApp:
     self.max_pixels = max_pixels
 
   def predict(self, editor_value, mask, known_labels_path):
-    """Returns the label editor's value and the state for `render`."""
+    """Returns the label editor's value, the state for `render`, a status."""
     image, hole = hole_from_inputs(editor_value, mask)
     if image.shape[0] * image.shape[1] > self.max_pixels:
       raise gr.Error(
@@ -110,10 +110,18 @@ class DemoApp:
     state = {"image": image, "hole": hole, "labels": labels}
     editor = {"background": table.colorize(labels), "layers": [],
               "composite": None}
-    return editor, state
+    status = (
+        f"Predicted the labels of {int(hole.sum()):,} hole pixels in a"
+        f" {image.shape[1]}x{image.shape[0]} image: repaint them, then Render."
+    )
+    return editor, state, status
 
   def render(self, state, labels_value):
-    """Renders from the (repainted) labels; returns before/after and result."""
+    """Renders from the (repainted) labels.
+
+    Returns:
+      The before/after pair, the result and a status line.
+    """
     if not state:
       raise gr.Error("Predict the labels first.")
     image, hole, labels = state["image"], state["hole"], state["labels"]
@@ -129,7 +137,11 @@ class DemoApp:
         )
       labels = np.where(hole, painted, labels)
     output = self.inpainter.render(image[None], hole[None], labels[None])[0]
-    return (corrupted(image, hole), output), output
+    status = (
+        f"Rendered {int(hole.sum()):,} hole pixels of a"
+        f" {image.shape[1]}x{image.shape[0]} image."
+    )
+    return (corrupted(image, hole), output), output, status
 
 
 def _legend_html(class_table: labelling.ClassTable) -> str:
@@ -180,6 +192,8 @@ def build_demo(inpainter: inpaint.Inpainter, max_pixels: int) -> gr.Blocks:
         elem_id="labels_editor",
     )
     render_button = gr.Button("Render", variant="primary", elem_id="render")
+    # Says when each step has finished (and lets the browser test wait on it).
+    status = gr.Markdown(elem_id="status")
     with gr.Row():
       before_after = gr.ImageSlider(label="Before / after", type="numpy",
                                     elem_id="before_after")
@@ -192,9 +206,9 @@ def build_demo(inpainter: inpaint.Inpainter, max_pixels: int) -> gr.Blocks:
         inputs=[editor, mask, known],
     )
     predict_button.click(demo_app.predict, [editor, mask, known],
-                         [labels_editor, state])
+                         [labels_editor, state, status])
     render_button.click(demo_app.render, [state, labels_editor],
-                        [before_after, result])
+                        [before_after, result, status])
   return demo
 
 

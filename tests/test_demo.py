@@ -70,16 +70,18 @@ def test_repainted_labels_change_only_the_hole(demo_app):
   image = rng.integers(0, 256, [24, 40, 3], dtype=np.uint8)
   mask = np.zeros([24, 40], np.uint8)
   mask[6:18, 10:30] = 255
-  labels_value, state = demo_app.predict(_editor(image), mask, None)
+  labels_value, state, status = demo_app.predict(_editor(image), mask, None)
+  assert status.startswith("Predicted the labels of 240 hole pixels in a 40x24")
   hole = mask > 0
-  (before, after), output = demo_app.render(state, labels_value)
+  (before, after), output, status = demo_app.render(state, labels_value)
+  assert status == "Rendered 240 hole pixels of a 40x24 image."
   np.testing.assert_array_equal(output[~hole], image[~hole])
   np.testing.assert_array_equal(before[hole], 255)
   np.testing.assert_array_equal(after, output)
   # Paint the whole label map 'sky': only the hole's pixels may change.
   painted = {"composite": np.broadcast_to(
       np.array(_TABLE.colors[5], np.uint8), [24, 40, 3])}
-  _, repainted = demo_app.render(state, painted)
+  _, repainted, _ = demo_app.render(state, painted)
   np.testing.assert_array_equal(repainted[~hole], image[~hole])
   assert np.any(repainted[hole] != output[hole])
 
@@ -88,7 +90,7 @@ def test_painted_labels_of_another_size_are_refused(demo_app):
   image = np.zeros([24, 40, 3], np.uint8)
   mask = np.zeros([24, 40], np.uint8)
   mask[2:5, 2:5] = 255
-  _, state = demo_app.predict(_editor(image), mask, None)
+  _, state, _ = demo_app.predict(_editor(image), mask, None)
   with pytest.raises(gr.Error, match="painted labels are 20x12 pixels"):
     demo_app.render(state, {"composite": np.zeros([12, 20, 3], np.uint8)})
 
@@ -133,6 +135,25 @@ def server(tiny_workdir):
   process.wait(timeout=30)
 
 
+def _wait_for_status(page, prefix: str) -> None:
+  """Waits until the status line starts with `prefix`; fails on an error toast.
+
+  The status is the last output of each event, so it also says that the
+  event's other outputs (labels, state, images) have arrived.
+  """
+  page.wait_for_function(
+      "prefix => document.querySelector('#status')?.innerText.trim()"
+      ".startsWith(prefix) || document.querySelector("
+      "'[data-testid=\"toast-body\"]')",
+      arg=prefix,
+      # Compiling a network for the sample's size takes seconds alone and over
+      # a minute beside the rest of the suite on two cores.
+      timeout=240_000,
+  )
+  toast = page.query_selector('[data-testid="toast-body"]')
+  assert toast is None, f"The demo showed an error: {toast.inner_text()}"
+
+
 def test_browser_clicks_through_example_predict_and_render(server):
   chromium = shutil.which("chromium")
   assert chromium, "Install Debian's chromium: apt-get install -y chromium"
@@ -147,15 +168,14 @@ def test_browser_clicks_through_example_predict_and_render(server):
     page.locator("table tbody tr").first.click()  # The example.
     page.wait_for_selector("#known_labels img", timeout=30_000)
     page.click("#predict")
-    page.wait_for_selector("#labels_editor canvas", timeout=180_000)
-    page.wait_for_timeout(2_000)
+    _wait_for_status(page, "Predicted the labels of")
+    page.wait_for_selector("#labels_editor canvas", timeout=30_000)
     page.click("#render")
+    _wait_for_status(page, "Rendered")
     page.wait_for_function(
         "() => { const image = document.querySelector('#result img');"
         " return image && image.complete && image.naturalWidth > 0; }",
-        # Compiling SG-Net for the sample's size takes seconds alone and over
-        # a minute beside the rest of the suite on two cores.
-        timeout=180_000,
+        timeout=30_000,
     )
     size = page.evaluate(
         "() => { const image = document.querySelector('#result img');"
