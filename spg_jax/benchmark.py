@@ -13,10 +13,12 @@ then the throughput of each `--infer_batches` at the first size; `input`
 times the host's tf.data pipeline alone (decode, resize, labels, holes,
 batches), per CPU core.
 
-Compilation is timed apart from the steps. FLOPs are XLA's count for the
-compiled program; MFU divides the achieved FLOP/s by the peak of the devices
-in the dtype the networks compute in (`spg_jax.device_peaks`; a CPU's is
-measured in the same run). The train and infer modes import no TensorFlow.
+Compilation is timed apart from the steps. FLOPs are the convolutions' and
+matmuls' of the traced program (`spg_jax.flop_count`, the convention of MFU
+and of the PyTorch twin's counter), with XLA's cost analysis of the compiled
+program beside them as `xla_flops_per_step`; MFU divides the achieved
+FLOP/s by the peak of the devices in the dtype the networks compute in
+(`spg_jax.device_peaks`; a CPU's is measured in the same run). The train and infer modes import no TensorFlow.
 Every mode prints JSON and writes it to `--json`. BENCHMARKS.md records the
 results.
 """
@@ -108,13 +110,17 @@ def _rates(
     peak: tuple[float, str],
 ) -> Results:
   """Throughput, FLOP/s and MFU of `compiled` taking `seconds` per call."""
-  return device_peaks.step_figures(
-      compiled.flops_per_device * num_devices,
-      seconds,
-      images,
-      peak,
-      compiled.compile_seconds,
-  )
+  return {
+      **device_peaks.step_figures(
+          compiled.model_flops,
+          seconds,
+          images,
+          peak,
+          compiled.compile_seconds,
+      ),
+      "flops_source": "convolutions and matmuls of the jaxpr (spg_jax.flop_count)",
+      "xla_flops_per_step": compiled.xla_flops_per_device * num_devices,
+  }
 
 
 def measure_train(

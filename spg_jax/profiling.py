@@ -1,8 +1,10 @@
 """Compile, cost and time jitted functions: the measuring parts of the benchmark.
 
-FLOPs and memory come from XLA's analysis of the compiled program, which
-describes one device's share of an SPMD program; the functions here scale
-them to the whole mesh where a total is meant. Times are taken around
+FLOPs are the convolutions' and matmuls' of the traced program
+(`spg_jax.flop_count`), the whole mesh's; XLA's own count for the compiled
+program, one device's share, is kept beside them for reference (on GPUs it
+misses the work of cuDNN and cuBLAS calls). Memory is XLA's buffer
+assignment for one device. Times are taken around
 `jax.block_until_ready` at the end of windows of several calls, so that the
 host keeps dispatching ahead of the device inside a window, as in training.
 """
@@ -20,6 +22,7 @@ from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
 
 from spg_jax import device_peaks
+from spg_jax import flop_count
 from spg_jax import sharding
 
 # The side of the square matmuls that measure a CPU's peak; large enough that
@@ -30,16 +33,17 @@ _CPU_PEAK_REPEATS = 5
 
 @dataclasses.dataclass(frozen=True)
 class Compiled:
-  """A compiled function with what XLA says about one device's share."""
+  """A compiled function with its FLOPs and one device's memory."""
 
   call: Callable[..., Any]
   compile_seconds: float
-  flops_per_device: float
+  model_flops: float
+  xla_flops_per_device: float
   memory_bytes_per_device: int
 
 
 def compile_and_analyse(jitted: Any, *args: Any) -> Compiled:
-  """Lowers and compiles `jitted` for `args`; times it and reads its costs.
+  """Lowers and compiles `jitted` for `args`; times it and counts its costs.
 
   The memory figure is XLA's buffer assignment: arguments, outputs and
   temporaries live at once, less the outputs that reuse donated arguments.
@@ -57,7 +61,13 @@ def compile_and_analyse(jitted: Any, *args: Any) -> Compiled:
       + memory.temp_size_in_bytes
       - memory.alias_size_in_bytes
   )
-  return Compiled(compiled, seconds, float(cost["flops"]), memory_bytes)
+  return Compiled(
+      call=compiled,
+      compile_seconds=seconds,
+      model_flops=flop_count.count_flops(jitted, *args),
+      xla_flops_per_device=float(cost["flops"]),
+      memory_bytes_per_device=memory_bytes,
+  )
 
 
 def median_call_seconds(
