@@ -22,7 +22,7 @@ before any backend has seen it, and is the same on every device:
   them out too.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 import math
 from typing import Any
 
@@ -86,7 +86,7 @@ def _equation_flops(
     return _dot_flops(equation)
   copies = _shard_count(equation) if name == "shard_map" else 1
   total = 0.0
-  for sub_jaxpr in _sub_jaxprs(equation.params):
+  for sub_jaxpr in core.jaxprs_in_params(equation.params):
     # Calls (jit, shard_map, remat, custom derivatives) return their body's
     # outputs one to one; anything else counts its whole body.
     if len(sub_jaxpr.outvars) == len(results_used):
@@ -96,15 +96,6 @@ def _equation_flops(
           sub_jaxpr, [True] * len(sub_jaxpr.outvars)
       )
   return total
-
-
-def _sub_jaxprs(params: dict[str, Any]) -> Iterator[core.Jaxpr]:
-  for value in params.values():
-    for item in value if isinstance(value, (tuple, list)) else (value,):
-      if isinstance(item, core.ClosedJaxpr):
-        yield item.jaxpr
-      elif isinstance(item, core.Jaxpr):
-        yield item
 
 
 def _shard_count(equation: core.JaxprEqn) -> int:
