@@ -15,12 +15,13 @@ batches), per CPU core.
 
 Compilation is timed apart from the steps. FLOPs are the convolutions' and
 matmuls' of the traced program (`spg_jax.flop_count`, the convention of MFU
-and of the PyTorch twin's counter), with XLA's cost analysis of the compiled
-program beside them as `xla_flops_per_step`; MFU divides the achieved
-FLOP/s by the peak of the devices in the dtype the networks compute in
-(`spg_jax.device_peaks`; a CPU's is measured in the same run). The train and infer modes import no TensorFlow.
-Every mode prints JSON and writes it to `--json`. BENCHMARKS.md records the
-results.
+and of the PyTorch twin's counter; a rematerialised step counts as the plain
+one, since recomputation is not the model's work), with XLA's cost analysis
+of the compiled program beside them as `xla_flops_per_step`; MFU divides the
+achieved FLOP/s by the peak of the devices in the dtype the networks compute
+in (`spg_jax.device_peaks`; a CPU's is measured in the same run). The train
+and infer modes import no TensorFlow. Every mode prints JSON and writes it
+to `--json`. BENCHMARKS.md records the results.
 """
 
 from collections.abc import Sequence
@@ -123,6 +124,18 @@ def _rates(
   }
 
 
+def step_without_remat(
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, phase: str
+) -> Any:
+  """`phase`'s step with `config.model.remat` off: the model's FLOPs, which
+  MFU counts (a rematerialised step recomputes some of its forward pass)."""
+  plain = config.copy_and_resolve_references()
+  plain.model.remat = "none"
+  return steps.make_train_steps(plain, spg.Networks.from_config(plain), mesh)[
+      phase
+  ]
+
+
 def measure_train(
     config: ml_collections.ConfigDict,
     phase: str,
@@ -151,7 +164,10 @@ def measure_train(
       mesh,
   )
   compiled = profiling.compile_and_analyse(
-      steps.make_train_steps(config, networks, mesh)[phase], state, batch
+      steps.make_train_steps(config, networks, mesh)[phase],
+      state,
+      batch,
+      model=step_without_remat(config, mesh, phase),
   )
 
   def train_step():

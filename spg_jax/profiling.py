@@ -42,8 +42,14 @@ class Compiled:
   memory_bytes_per_device: int
 
 
-def compile_and_analyse(jitted: Any, *args: Any) -> Compiled:
+def compile_and_analyse(
+    jitted: Any, *args: Any, model: Callable[..., Any] | None = None
+) -> Compiled:
   """Lowers and compiles `jitted` for `args`; times it and counts its costs.
+
+  `model` is the function whose FLOPs on `args` MFU counts, `jitted` itself
+  by default: the same computation without rematerialisation, say, whose
+  recomputation is work the step does but not work the model needs.
 
   The memory figure is XLA's buffer assignment: arguments, outputs and
   temporaries live at once, less the outputs that reuse donated arguments.
@@ -64,7 +70,7 @@ def compile_and_analyse(jitted: Any, *args: Any) -> Compiled:
   return Compiled(
       call=compiled,
       compile_seconds=seconds,
-      model_flops=flop_count.count_flops(jitted, *args),
+      model_flops=flop_count.count_flops(model or jitted, *args),
       xla_flops_per_device=float(cost["flops"]),
       memory_bytes_per_device=memory_bytes,
   )

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 from configs import synthetic
+from spg_jax import benchmark
 from spg_jax import flop_count
 from spg_jax import sharding
 from spg_jax import steps
@@ -18,6 +19,20 @@ def _xla_flops(function, *args):
   """XLA's cost analysis of the unoptimised program: on a CPU it counts
   convolutions and matmuls exactly (taps on padding excluded)."""
   return jax.jit(function).lower(*args).cost_analysis()["flops"]
+
+
+def _abstract_state_and_batch(config, networks):
+  """Shapes of the train state and of a batch: all a FLOP count needs."""
+  state = jax.eval_shape(
+      lambda: steps.create_train_state(config, networks, jax.random.key(0))
+  )
+  size = config.data.image_size
+  batch = {
+      "image": jax.ShapeDtypeStruct([config.batch_size, size, size, 3], jnp.float32),
+      "label": jax.ShapeDtypeStruct([config.batch_size, size, size], jnp.int32),
+      "mask": jax.ShapeDtypeStruct([config.batch_size, size, size, 1], jnp.float32),
+  }
+  return state, batch
 
 
 @pytest.mark.parametrize(
@@ -112,16 +127,31 @@ def test_train_step_count_is_xlas_less_elementwise_work():
   config = synthetic.get_config()
   mesh = sharding.make_mesh()
   networks = spg.Networks.from_config(config)
-  state = jax.eval_shape(
-      lambda: steps.create_train_state(config, networks, jax.random.key(0))
-  )
-  size = config.data.image_size
-  batch = {
-      "image": jax.ShapeDtypeStruct([config.batch_size, size, size, 3], jnp.float32),
-      "label": jax.ShapeDtypeStruct([config.batch_size, size, size], jnp.int32),
-      "mask": jax.ShapeDtypeStruct([config.batch_size, size, size, 1], jnp.float32),
-  }
+  state, batch = _abstract_state_and_batch(config, networks)
   step = steps.make_train_steps(config, networks, mesh)["joint"]
   counted = flop_count.count_flops(step, state, batch)
   xla_per_device = step.lower(state, batch).cost_analysis()["flops"]
   assert 0.98 * mesh.size * xla_per_device < counted < mesh.size * xla_per_device
+
+
+def test_mfu_counts_a_rematerialised_step_as_the_plain_one():
+  """Full rematerialisation recomputes each network's forward pass: more
+  work executed, the same model FLOPs for MFU."""
+  config = synthetic.get_config("tiny")
+  config.model.remat = "full"
+  mesh = sharding.make_mesh()
+  networks = spg.Networks.from_config(config)
+  state, batch = _abstract_state_and_batch(config, networks)
+  executed = flop_count.count_flops(
+      steps.make_train_steps(config, networks, mesh)["joint"], state, batch
+  )
+  model = flop_count.count_flops(
+      benchmark.step_without_remat(config, mesh, "joint"), state, batch
+  )
+  config.model.remat = "none"
+  plain_networks = spg.Networks.from_config(config)
+  plain = flop_count.count_flops(
+      steps.make_train_steps(config, plain_networks, mesh)["joint"], state, batch
+  )
+  assert model == plain
+  assert executed > 1.2 * plain
