@@ -131,7 +131,8 @@ def main(argv: list[str]) -> None:
   distinct = distinct_convolutions(config)
   print(
       f"SP-Net, batch {config.batch_size}, {size}x{size},"
-      f" {layers.compute_dtype(config.dtype).name}, {jax.devices()[0].device_kind},"
+      f" {layers.compute_dtype(config.dtype).name},"
+      f" {jax.devices()[0].device_kind},"
       f" jax {jax.__version__}: forward and both gradients, median ms\n"
   )
   print("| convolution | NHWC ms | NCHW ms | NCHW / NHWC |")
@@ -142,7 +143,8 @@ def main(argv: list[str]) -> None:
         _median_ms(*layout_gradients(equation, nchw)) for nchw in (False, True)
     ]
     totals = [total + t for total, t in zip(totals, times)]
-    print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {times[1] / times[0]:.2f} |")
+    ratio = times[1] / times[0]
+    print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {ratio:.2f} |")
   print(
       f"| all {len(distinct)} distinct | {totals[0]:.1f} | {totals[1]:.1f}"
       f" | {totals[1] / totals[0]:.2f} |"

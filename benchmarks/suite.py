@@ -35,27 +35,31 @@ class Case:
   arguments: tuple[str, ...]
 
 
+def _train(phase: str, batch_size: int, *overrides: str) -> tuple[str, ...]:
+  return (
+      "--mode=train", f"--phase={phase}", f"--config.batch_size={batch_size}",
+      *overrides,
+  )
+
+
 CASES = (
-    Case("sp32", "sp step, batch 32", ("--mode=train", "--phase=sp", "--config.batch_size=32")),
-    Case("sg32", "sg step, batch 32", ("--mode=train", "--phase=sg", "--config.batch_size=32")),
-    Case("joint32", "joint step, batch 32", ("--mode=train", "--phase=joint", "--config.batch_size=32")),
+    Case("sp32", "sp step, batch 32", _train("sp", 32)),
+    Case("sg32", "sg step, batch 32", _train("sg", 32)),
+    Case("joint32", "joint step, batch 32", _train("joint", 32)),
     Case(
         "joint8",
         "joint step, batch 8 (the 16 GiB question)",
-        ("--mode=train", "--phase=joint", "--config.batch_size=8"),
+        _train("joint", 8),
     ),
     Case(
         "joint32_f32",
         "joint step, batch 32, float32",
-        ("--mode=train", "--phase=joint", "--config.batch_size=32", "--config.dtype=float32"),
+        _train("joint", 32, "--config.dtype=float32"),
     ),
     Case(
         "joint32_remat",
         "joint step, batch 32, remat conv_outputs",
-        (
-            "--mode=train", "--phase=joint", "--config.batch_size=32",
-            "--config.model.remat=conv_outputs",
-        ),
+        _train("joint", 32, "--config.model.remat=conv_outputs"),
     ),
     Case("infer", "SP-Net + SG-Net inference", ("--mode=infer",)),
 )
@@ -113,21 +117,27 @@ def table_row(case: Case, results: dict) -> str:
   return "| " + " | ".join(cells) + " |"
 
 
-def _run_case(case: Case, forwarded: list[str], json_path: pathlib.Path) -> bool:
+def _run_case(
+    case: Case, forwarded: list[str], json_path: pathlib.Path
+) -> bool:
   """Runs `case`; True if it wrote its JSON. Its errors go to stderr."""
   command = [
       sys.executable, "-m", "spg_jax.benchmark", *forwarded, *case.arguments,
       f"--json={json_path}",
   ]
   print("$", " ".join(command), flush=True)
-  result = subprocess.run(command, cwd=_REPO, check=False, stdout=subprocess.DEVNULL)
+  result = subprocess.run(
+      command, cwd=_REPO, check=False, stdout=subprocess.DEVNULL
+  )
   return result.returncode == 0
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--out_dir", default="/tmp/spg_suite")
-  parser.add_argument("--cases", default="all", help="comma-separated, or 'all'")
+  parser.add_argument(
+      "--cases", default="all", help="comma-separated, or 'all'"
+  )
   parser.add_argument("--rerun", action="store_true", help="time cases again")
   known, forwarded = parser.parse_known_args()
   try:

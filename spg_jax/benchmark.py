@@ -119,7 +119,9 @@ def _rates(
           peak,
           compiled.compile_seconds,
       ),
-      "flops_source": "convolutions and matmuls of the jaxpr (spg_jax.flop_count)",
+      "flops_source": (
+          "convolutions and matmuls of the jaxpr (spg_jax.flop_count)"
+      ),
       "xla_flops_per_step": compiled.xla_flops_per_device * num_devices,
   }
 

@@ -4,9 +4,9 @@ FLOPs are the convolutions' and matmuls' of the traced program
 (`spg_jax.flop_count`), the whole mesh's; XLA's own count for the compiled
 program, one device's share, is kept beside them for reference (on GPUs it
 misses the work of cuDNN and cuBLAS calls). Memory is XLA's buffer
-assignment for one device. Times are taken around
-`jax.block_until_ready` at the end of windows of several calls, so that the
-host keeps dispatching ahead of the device inside a window, as in training.
+assignment for one device. Times are taken around `jax.block_until_ready`
+at the end of windows of several calls, so that the host keeps dispatching
+ahead of the device inside a window, as in training.
 """
 
 from collections.abc import Callable, Sequence
