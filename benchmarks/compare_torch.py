@@ -15,6 +15,7 @@ the peak table), e.g. a venv made with --system-site-packages.
 import argparse
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -25,10 +26,24 @@ _SHOWN = (
 )
 
 
-def _run(python: str, module: str, arguments: list[str], json_path: pathlib.Path) -> dict:
+def run_benchmark(
+    python: str, module: str, arguments: list[str], json_path: pathlib.Path
+) -> bool:
+  """Runs `python -m module ARGUMENTS --json=json_path` from the repository
+  root, echoing the command; True if it succeeded. Errors go to stderr."""
   command = [python, "-m", module, *arguments, f"--json={json_path}"]
   print("$", " ".join(command), flush=True)
-  subprocess.run(command, cwd=_REPO, check=True, stdout=subprocess.DEVNULL)
+  result = subprocess.run(
+      command, cwd=_REPO, check=False, stdout=subprocess.DEVNULL
+  )
+  return result.returncode == 0
+
+
+def _run(
+    python: str, module: str, arguments: list[str], json_path: pathlib.Path
+) -> dict:
+  if not run_benchmark(python, module, arguments, json_path):
+    sys.exit(f"{module} failed; its error is above.")
   return json.loads(json_path.read_text())
 
 
@@ -37,6 +52,11 @@ def main() -> None:
   parser.add_argument("--torch_python", default=sys.executable)
   parser.add_argument("--out_dir", default="/tmp/spg_compare")
   known, forwarded = parser.parse_known_args()
+  if shutil.which(known.torch_python) is None:
+    parser.error(
+        f"--torch_python={known.torch_python} is not an executable Python;"
+        " give the path of one that can import torch and spg_jax."
+    )
   out_dir = pathlib.Path(known.out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   jax_results = _run(sys.executable, "spg_jax.benchmark", forwarded, out_dir / "jax.json")

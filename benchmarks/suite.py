@@ -18,13 +18,10 @@ import argparse
 import dataclasses
 import json
 import pathlib
-import subprocess
 import sys
 
+from benchmarks import compare_torch
 from spg_jax import atomic_files
-
-_REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -117,21 +114,6 @@ def table_row(case: Case, results: dict) -> str:
   return "| " + " | ".join(cells) + " |"
 
 
-def _run_case(
-    case: Case, forwarded: list[str], json_path: pathlib.Path
-) -> bool:
-  """Runs `case`; True if it wrote its JSON. Its errors go to stderr."""
-  command = [
-      sys.executable, "-m", "spg_jax.benchmark", *forwarded, *case.arguments,
-      f"--json={json_path}",
-  ]
-  print("$", " ".join(command), flush=True)
-  result = subprocess.run(
-      command, cwd=_REPO, check=False, stdout=subprocess.DEVNULL
-  )
-  return result.returncode == 0
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--out_dir", default="/tmp/spg_suite")
@@ -150,11 +132,13 @@ def main() -> None:
   failed = []
   for case in cases:
     json_path = out_dir / f"{case.name}.json"
-    if (known.rerun or not json_path.exists()) and not _run_case(
-        case, forwarded, json_path
-    ):
-      failed.append(case.name)
-      continue
+    if known.rerun or not json_path.exists():
+      arguments = [*forwarded, *case.arguments]
+      if not compare_torch.run_benchmark(
+          sys.executable, "spg_jax.benchmark", arguments, json_path
+      ):
+        failed.append(case.name)
+        continue
     rows.append(table_row(case, json.loads(json_path.read_text())))
   table = "\n".join([
       "| " + " | ".join(_COLUMNS) + " |",

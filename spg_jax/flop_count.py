@@ -30,9 +30,8 @@ import jax
 from jax.extend import core
 import numpy as np
 
-# Primitives whose sub-programs run once per call of the primitive; loops
-# (`scan`, `while`) and branches (`cond`) would need trip counts and are
-# refused rather than miscounted.
+# Primitives whose sub-programs run a number of times (loops) or not at all
+# (branches) that the shapes do not tell: refused rather than miscounted.
 _LOOP_PRIMITIVES = frozenset({"scan", "while", "cond"})
 
 
@@ -89,12 +88,10 @@ def _equation_flops(
   for sub_jaxpr in core.jaxprs_in_params(equation.params):
     # Calls (jit, shard_map, remat, custom derivatives) return their body's
     # outputs one to one; anything else counts its whole body.
-    if len(sub_jaxpr.outvars) == len(results_used):
-      total += copies * _jaxpr_flops(sub_jaxpr, results_used)
-    else:
-      total += copies * _jaxpr_flops(
-          sub_jaxpr, [True] * len(sub_jaxpr.outvars)
-      )
+    used = results_used
+    if len(sub_jaxpr.outvars) != len(results_used):
+      used = [True] * len(sub_jaxpr.outvars)
+    total += copies * _jaxpr_flops(sub_jaxpr, used)
   return total
 
 
@@ -120,7 +117,7 @@ def _convolution_flops(equation: core.JaxprEqn) -> float:
   lhs_spec, rhs_spec, out_spec = params["dimension_numbers"]
   taps = 1
   for axis in range(len(lhs_spec) - 2):
-    taps *= valid_taps(
+    taps *= _valid_taps(
         input_size=lhs_shape[lhs_spec[2 + axis]],
         kernel_size=rhs_shape[rhs_spec[2 + axis]],
         output_size=out_shape[out_spec[2 + axis]],
@@ -139,7 +136,7 @@ def _convolution_flops(equation: core.JaxprEqn) -> float:
   )
 
 
-def valid_taps(
+def _valid_taps(
     input_size: int,
     kernel_size: int,
     output_size: int,
