@@ -103,6 +103,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 8
   # Batches placed on the devices ahead of the step that reads them.
   config.prefetch_batches = 2
+  # How JAX uses the host CPU when it trains there (spg_jax.host_cpu); no
+  # effect on accelerators. devices: JAX devices the CPU is split into, 0
+  # for JAX's default of one; scheduler: XLA:CPU's order of operations.
+  config.cpu = ml_collections.ConfigDict(dict(devices=0, scheduler="default"))
 
   config.log_every_steps = 100
   config.sample_every_steps = 2_000

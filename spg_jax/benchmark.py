@@ -42,6 +42,7 @@ import numpy as np
 
 from spg_jax import atomic_files
 from spg_jax import device_peaks
+from spg_jax import host_cpu
 from spg_jax import profiling
 from spg_jax import sharding
 from spg_jax import steps
@@ -95,6 +96,7 @@ def _environment(
       "remat": config.model.remat,
       "host": platform.node(),
       "cpu_cores": len(os.sched_getaffinity(0)),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "versions": {
           "jax": jax.__version__,
           "jaxlib": jax.lib.__version__,
@@ -366,6 +368,10 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   config = holders["config"].value
+  try:
+    host_cpu.configure(config.cpu)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
   mode = holders["mode"].value
   timing = (
       holders["warmup"].value,

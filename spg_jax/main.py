@@ -16,6 +16,7 @@ import jax
 from ml_collections import config_flags
 import tensorflow as tf
 
+from spg_jax import host_cpu
 from spg_jax import train
 from spg_jax.datasets import preparation
 
@@ -43,6 +44,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    host_cpu.configure(_CONFIG.value.cpu)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
   # The input pipeline runs on the host; keep TensorFlow off any accelerator.
   tf.config.set_visible_devices([], "GPU")
   logging.set_verbosity(logging.INFO)

@@ -19,6 +19,7 @@ import numpy as np
 from spg_jax import atomic_files
 from spg_jax import checkpoints
 from spg_jax import evaluate
+from spg_jax import host_cpu
 from spg_jax import input_pipeline
 from spg_jax import losses
 from spg_jax import samples
@@ -37,6 +38,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
     ValueError: naming the config key at fault and how to fix it.
   """
   losses.check_perceptual_weights(config.loss)
+  host_cpu.check_cpu_config(config.cpu)
   input_pipeline.check_data_config(config.data)
   if config.dtype not in layers.DTYPES:
     raise ValueError(

@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -44,10 +46,10 @@ def test_tiny_run_from_the_command_line_with_overrides(tmp_path, scenes_data_dir
       "--config.data.name=synthetic_scenes/s32",
       f"--config.data.data_dir={scenes_data_dir}",
       "--config.loss.gan=hinge",
-      # One device, so that the tiny batch need not split over conftest's 4.
-      env={"XLA_FLAGS": ""},
   )
   assert result.returncode == 0, result.stderr[-3000:]
+  # config.cpu.devices=2 of the synthetic config, over conftest's 4.
+  assert "local devices: [CpuDevice(id=0), CpuDevice(id=1)]" in result.stderr
   saved = json.loads((workdir / "config.json").read_text())
   assert saved["loss"]["gan"] == "hinge"
   metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
@@ -55,15 +57,25 @@ def test_tiny_run_from_the_command_line_with_overrides(tmp_path, scenes_data_dir
   assert "ETA" in result.stderr
 
 
-def test_perceptual_loss_is_refused_before_training(tmp_path):
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--config.loss.vgg_weight=1.0", "Set --config.loss.vgg_weight=0"),
+        (
+            "--config.cpu.scheduler=fastest",
+            "config.cpu.scheduler='fastest' must be one of",
+        ),
+    ],
+)
+def test_bad_config_is_refused_before_training(tmp_path, override, message):
   result = _run(
       "-m", "spg_jax.main",
       "--config=configs/synthetic.py:tiny",
       f"--workdir={tmp_path}",
-      "--config.loss.vgg_weight=1.0",
+      override,
   )
   assert result.returncode != 0
-  assert "Set --config.loss.vgg_weight=0" in result.stderr
+  assert message in result.stderr
   assert not (tmp_path / "checkpoints").exists()
 
 
