@@ -1,4 +1,5 @@
-"""Tests of spg_jax.host_cpu: config `cpu` reaches JAX and XLA, or says why not."""
+"""Tests of spg_jax.host_cpu: config `cpu` reaches JAX and XLA, or an error
+says why not."""
 
 import os
 import pathlib
@@ -19,7 +20,7 @@ def _cpu(devices=0, scheduler="default"):
 
 
 def test_devices_and_scheduler_reach_jax_and_xla(tmp_path):
-  """In a fresh process: the CPU splits into 3 devices (over conftest's 4),
+  """In a fresh process: the CPU splits into 3 devices (over XLA_FLAGS' 4),
   and the compiled program's debug options carry the scheduler."""
   code = (
       "import jax, jax.numpy as jnp, ml_collections\n"
@@ -30,7 +31,8 @@ def test_devices_and_scheduler_reach_jax_and_xla(tmp_path):
       "print(len(jax.devices()))\n"
   )
   dump = tmp_path / "dump"
-  env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump}"}
+  flags = f"--xla_force_host_platform_device_count=4 --xla_dump_to={dump}"
+  env = {**os.environ, "XLA_FLAGS": flags}
   result = subprocess.run(
       [sys.executable, "-c", code],
       cwd=_REPO, env=env, capture_output=True, text=True, check=False,
@@ -38,7 +40,8 @@ def test_devices_and_scheduler_reach_jax_and_xla(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.split()[-1] == "3"
   options = "".join(path.read_text() for path in dump.glob("*.debug_options"))
-  assert "xla_cpu_scheduler_type: CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED" in options
+  scheduler = "xla_cpu_scheduler_type: CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"
+  assert scheduler in options
 
 
 def test_too_late_is_an_error_unless_there_is_nothing_to_do(monkeypatch):
