@@ -28,9 +28,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.schedule.sg_steps = 600
   config.schedule.joint_steps = 200
   config.batch_size = 8
-  # On a 2-core CPU the sp and sg steps run 1.27 times, the joint step 1.07
-  # times as fast as with XLA's defaults (BENCHMARKS.md); batch_size and
-  # eval.batch_size split over the devices.
+  # On a 2-core CPU the sp and sg steps run 1.26 to 1.27 times, the joint
+  # step 1.07 times as fast as with XLA's defaults (BENCHMARKS.md);
+  # batch_size and eval.batch_size split over the devices.
   config.cpu.devices = 2
   config.cpu.scheduler = "memory_optimized"
   config.log_every_steps = 50

@@ -6,11 +6,11 @@ step's shares side by side, as on several accelerators. XLA:CPU's default
 scheduler orders operations so that independent ones can run at once, which
 keeps more activations alive than the cache holds; the memory-optimised one
 keeps fewer. Config `cpu` chooses both (BENCHMARKS.md has the measurements);
-neither touches an accelerator's devices or compiler.
+neither changes an accelerator's devices or compiled programs.
 
 Both take effect only if set before JAX starts its backends, so the programs
-(`spg_jax.main`, `spg_jax.benchmark`) call `configure` before anything else
-runs on JAX.
+(`spg_jax.main`, `spg_jax.benchmark`) and the demo notebook call `configure`
+before anything else runs on JAX.
 """
 
 import os
@@ -19,12 +19,17 @@ import jax
 from jax._src import xla_bridge  # backends_are_initialized has no public name.
 import ml_collections
 
-# Config `cpu.scheduler` -> the value of XLA's --xla_cpu_scheduler_type.
+# Config `cpu.scheduler` -> the value of XLA's
+# --xla_cpu_enable_concurrency_optimized_scheduler; None leaves XLA_FLAGS as
+# it is. (The flag's newer form, --xla_cpu_scheduler_type, would abort any
+# XLA-compiled TensorFlow function: TensorFlow's XLA reads XLA_FLAGS too and
+# does not know it.)
 SCHEDULERS = {
-    "default": "CPU_SCHEDULER_TYPE_DEFAULT",
-    "memory_optimized": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED",
-    "concurrency_optimized": "CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED",
+    "default": None,
+    "memory_optimized": "false",
+    "concurrency_optimized": "true",
 }
+_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
 
 
 def check_cpu_config(cpu: ml_collections.ConfigDict) -> None:
@@ -41,8 +46,30 @@ def check_cpu_config(cpu: ml_collections.ConfigDict) -> None:
     )
 
 
+def _xla_flags() -> list[str]:
+  return os.environ.get("XLA_FLAGS", "").split()
+
+
+def _in_effect(cpu: ml_collections.ConfigDict) -> bool:
+  """Whether everything config `cpu` asks for is already set."""
+  devices_set = (
+      not cpu.devices or jax.config.jax_num_cpu_devices == cpu.devices
+  )
+  value = SCHEDULERS[cpu.scheduler]
+  scheduler_flags = [
+      flag for flag in _xla_flags() if flag.startswith(_SCHEDULER_FLAG + "=")
+  ]
+  scheduler_set = value is None or (
+      scheduler_flags[-1:] == [f"{_SCHEDULER_FLAG}={value}"]
+  )
+  return devices_set and scheduler_set
+
+
 def configure(cpu: ml_collections.ConfigDict) -> None:
-  """Applies config `cpu` to JAX's CPU backend, which must not have started.
+  """Applies config `cpu` to JAX's CPU backend before it starts.
+
+  Calling it again with settings already in force does nothing, so a
+  notebook cell that calls it can run twice.
 
   Args:
     cpu: `devices`, how many JAX devices the host CPU is split into (0 keeps
@@ -52,28 +79,24 @@ def configure(cpu: ml_collections.ConfigDict) -> None:
 
   Raises:
     ValueError: a value of `cpu` is out of range.
-    RuntimeError: there is something to apply and JAX has already started
-      its backends.
+    RuntimeError: a setting is not in force and JAX has already started its
+      backends, too late to apply it.
   """
   check_cpu_config(cpu)
-  if not cpu.devices and cpu.scheduler == "default":
+  if _in_effect(cpu):
     return
   if xla_bridge.backends_are_initialized():
     raise RuntimeError(
         "spg_jax.host_cpu.configure must run before JAX starts its backends,"
-        " that is before any JAX computation or device query."
+        " that is before any JAX computation or device query; restart the"
+        " process (or the notebook's kernel) and call it first."
     )
   if cpu.devices:
     jax.config.update("jax_num_cpu_devices", cpu.devices)
-  if cpu.scheduler != "default":
+  value = SCHEDULERS[cpu.scheduler]
+  if value is not None:
     # XLA reads XLA_FLAGS when the backends start; of two values of one
     # flag, the later wins.
     os.environ["XLA_FLAGS"] = " ".join(
-        filter(
-            None,
-            (
-                os.environ.get("XLA_FLAGS"),
-                f"--xla_cpu_scheduler_type={SCHEDULERS[cpu.scheduler]}",
-            ),
-        )
+        [*_xla_flags(), f"{_SCHEDULER_FLAG}={value}"]
     )

@@ -61,10 +61,13 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
       "batch_size": config.batch_size,
       "eval.batch_size": config.eval.batch_size,
   }
+  on_cpu = mesh.devices.flat[0].platform == "cpu"
+  how_many = " (config.cpu.devices sets how many a CPU has)" if on_cpu else ""
   for key, size in batch_sizes.items():
     if size % mesh.size:
       raise ValueError(
-          f"config.{key}={size} must be divisible by the {mesh.size} devices."
+          f"config.{key}={size} must be divisible by the {mesh.size}"
+          f" devices{how_many}."
       )
   for name in ("sp_generator", "sg_generator"):
     factor = 2 ** config.model[name].num_downsamplings

@@ -19,7 +19,10 @@ from spg_jax.models import spg
 def test_bad_batch_size_is_refused_before_compiling():
   config = synthetic.get_config("tiny")
   config.batch_size = 6
-  with pytest.raises(ValueError, match="batch_size=6 must be divisible by the 4"):
+  with pytest.raises(
+      ValueError,
+      match=r"batch_size=6 must be divisible by the 4 devices \(config.cpu",
+  ):
     train.validate_config(config, sharding.make_mesh())
 
 
