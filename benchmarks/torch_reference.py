@@ -18,9 +18,10 @@ Adam, and discriminator weights frozen while a generator steps.
 config and prints the ratio. Differences that remain: the twin ignores
 `config.model.remat` (it never recomputes, so its JSON says 'none');
 torch's 'SAME' padding for the stride-2 3x3 convolutions is symmetric
-(1, 1) where XLA's is (0, 1), which changes no shape and no FLOP; FLOPs are counted by
-`torch.utils.flop_counter`, convolutions and matmuls only as on the JAX side
-(`spg_jax.flop_count`), though it also counts kernel taps on padding.
+(1, 1) where XLA's is (0, 1), which changes no shape and no FLOP; FLOPs are
+counted by `torch.utils.flop_counter`, convolutions and matmuls only as on
+the JAX side (`spg_jax.flop_count`), though it also counts kernel taps on
+padding.
 """
 
 from collections.abc import Callable, Sequence
