@@ -16,12 +16,13 @@ Adam, and discriminator weights frozen while a generator steps.
 
 `benchmarks/compare_torch.py` runs this and the JAX benchmark on the same
 config and prints the ratio. Differences that remain: the twin ignores
-`config.model.remat` (it never recomputes, so its JSON says 'none');
-torch's 'SAME' padding for the stride-2 3x3 convolutions is symmetric
-(1, 1) where XLA's is (0, 1), which changes no shape and no FLOP; FLOPs are
-counted by `torch.utils.flop_counter`, convolutions and matmuls only as on
-the JAX side (`spg_jax.flop_count`), though it also counts kernel taps on
-padding.
+`config.model.remat` and the generators' `output_conv_form` (it never
+recomputes and runs its convolutions as they are, so its JSON says 'none'
+and 'direct'); torch's 'SAME' padding for the stride-2 3x3 convolutions is
+symmetric (1, 1) where XLA's is (0, 1), which changes no shape and no FLOP;
+FLOPs are counted by `torch.utils.flop_counter`, convolutions and matmuls
+only as on the JAX side (`spg_jax.flop_count`), though it also counts kernel
+taps on padding.
 """
 
 from collections.abc import Callable, Sequence
@@ -463,6 +464,9 @@ def _environment(device: torch.device, config) -> dict[str, Any]:
       # Whatever config.model.remat says, the twin keeps every activation:
       # rematerialisation could only add work to its step.
       "remat": "none",
+      # Nor does it fold its convolutions: oneDNN and cuDNN run them as
+      # they are.
+      "output_conv_forms": {"sp": "direct", "sg": "direct"},
       "host": platform.node(),
       "cpu_cores": len(os.sched_getaffinity(0)),
       "torch_threads": torch.get_num_threads(),

@@ -26,6 +26,10 @@ def _generator() -> ml_collections.ConfigDict:
           dilation=1,
           norm="instance",
           upsampling="transpose",
+          # How the last 7x7 convolution is computed: 'direct' or
+          # 'space_to_depth' (spg_jax.models.space_to_depth), the same
+          # function and parameters either way.
+          output_conv_form="direct",
       )
   )
 

@@ -15,8 +15,9 @@ batches), per CPU core.
 
 Compilation is timed apart from the steps. FLOPs are the convolutions' and
 matmuls' of the traced program (`spg_jax.flop_count`, the convention of MFU
-and of the PyTorch twin's counter; a rematerialised step counts as the plain
-one, since recomputation is not the model's work), with XLA's cost analysis
+and of the PyTorch twin's counter; a rematerialised step, or one with
+space-to-depth convolutions, counts as the plain one, since neither's
+extra work is the model's), with XLA's cost analysis
 of the compiled program beside them as `xla_flops_per_step`; MFU divides the
 achieved FLOP/s by the peak of the devices in the dtype the networks compute
 in (`spg_jax.device_peaks`; a CPU's is measured in the same run). The train
@@ -94,6 +95,10 @@ def _environment(
       "device_count": len(devices),
       "dtype": layers.compute_dtype(config.dtype).name,
       "remat": config.model.remat,
+      "output_conv_forms": {
+          name: config.model[f"{name}_generator"].output_conv_form
+          for name in ("sp", "sg")
+      },
       "host": platform.node(),
       "cpu_cores": len(os.sched_getaffinity(0)),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -128,13 +133,19 @@ def _rates(
   }
 
 
-def step_without_remat(
+def plain_step(
     config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, phase: str
 ) -> Any:
-  """`phase`'s step with `config.model.remat` off: the model's FLOPs, which
-  MFU counts (a rematerialised step recomputes some of its forward pass)."""
+  """`phase`'s step without rematerialisation, its convolutions direct.
+
+  Its FLOPs are the model's, which MFU counts: a rematerialised step
+  recomputes some of its forward pass, and a space-to-depth convolution
+  does more multiply-adds than the one it computes.
+  """
   plain = config.copy_and_resolve_references()
   plain.model.remat = "none"
+  plain.model.sp_generator.output_conv_form = "direct"
+  plain.model.sg_generator.output_conv_form = "direct"
   return steps.make_train_steps(plain, spg.Networks.from_config(plain), mesh)[
       phase
   ]
@@ -171,7 +182,7 @@ def measure_train(
       steps.make_train_steps(config, networks, mesh)[phase],
       state,
       batch,
-      model=step_without_remat(config, mesh, phase),
+      model=plain_step(config, mesh, phase),
   )
 
   def train_step():

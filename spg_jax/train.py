@@ -28,6 +28,7 @@ from spg_jax import steps
 from spg_jax.datasets import classes
 from spg_jax.datasets import preparation
 from spg_jax.models import layers
+from spg_jax.models import space_to_depth
 from spg_jax.models import spg
 
 
@@ -49,6 +50,13 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
         f"config.model.remat={config.model.remat!r} must be one of"
         f" {tuple(layers.REMAT_POLICIES)}."
     )
+  for generator in ("sp_generator", "sg_generator"):
+    form = config.model[generator].get("output_conv_form", "direct")
+    if form not in space_to_depth.CONV_FORMS:
+      raise ValueError(
+          f"config.model.{generator}.output_conv_form={form!r} must be one of"
+          f" {space_to_depth.CONV_FORMS}."
+      )
   for key in ("sp_steps", "sg_steps", "joint_steps"):
     if config.schedule[key] < 0:
       raise ValueError(f"config.schedule.{key} must be >= 0.")

@@ -136,11 +136,14 @@ def test_train_step_count_is_xlas_less_elementwise_work():
   assert 0.98 * mesh.size * xla_per_device < counted < mesh.size * xla_per_device
 
 
-def test_mfu_counts_a_rematerialised_step_as_the_plain_one():
-  """Full rematerialisation recomputes each network's forward pass: more
-  work executed, the same model FLOPs for MFU."""
+def test_mfu_counts_a_rematerialised_folded_step_as_the_plain_one():
+  """Full rematerialisation recomputes each network's forward pass and
+  space-to-depth 7x7 convolutions do more multiply-adds: more work
+  executed, the same model FLOPs for MFU."""
   config = synthetic.get_config("tiny")
   config.model.remat = "full"
+  config.model.sp_generator.output_conv_form = "space_to_depth"
+  config.model.sg_generator.output_conv_form = "space_to_depth"
   mesh = sharding.make_mesh()
   networks = spg.Networks.from_config(config)
   state, batch = _abstract_state_and_batch(config, networks)
@@ -148,9 +151,11 @@ def test_mfu_counts_a_rematerialised_step_as_the_plain_one():
       steps.make_train_steps(config, networks, mesh)["joint"], state, batch
   )
   model = flop_count.count_flops(
-      benchmark.step_without_remat(config, mesh, "joint"), state, batch
+      benchmark.plain_step(config, mesh, "joint"), state, batch
   )
   config.model.remat = "none"
+  config.model.sp_generator.output_conv_form = "direct"
+  config.model.sg_generator.output_conv_form = "direct"
   plain_networks = spg.Networks.from_config(config)
   plain = flop_count.count_flops(
       steps.make_train_steps(config, plain_networks, mesh)["joint"], state, batch

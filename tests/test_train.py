@@ -31,9 +31,10 @@ def test_bad_batch_size_is_refused_before_compiling():
     [
         ("dtype", "float16", r"config.dtype='float16' must be one of \('float32', 'bfloat16'\)"),
         ("model.remat", "some", r"config.model.remat='some' must be one of \('none',"),
+        ("model.sg_generator.output_conv_form", "fft", r"sg_generator.output_conv_form='fft' must be one of \('direct', 'space_to_depth'\)"),
     ],
 )
-def test_bad_dtype_or_remat_is_refused_with_the_choices(key, value, message):
+def test_bad_model_choices_are_refused_with_the_choices(key, value, message):
   config = synthetic.get_config("tiny")
   config.update_from_flattened_dict({key: value})
   with pytest.raises(ValueError, match=message):

@@ -25,6 +25,9 @@ class GlobalGenerator(nn.Module):
   and a 7x7 convolution to `out_features`. The input's height and width must
   be multiples of 2**num_downsamplings. The layers compute in `dtype`; the
   output is float32, so that softmax, tanh and the losses are.
+  `output_conv_form` (one of `space_to_depth.CONV_FORMS`) is how the last
+  7x7 convolution, to the few output channels, is computed; the parameters
+  are the same either way.
   """
 
   out_features: int
@@ -35,6 +38,7 @@ class GlobalGenerator(nn.Module):
   norm: str = "instance"
   upsampling: str = "transpose"
   dtype: jnp.dtype = jnp.float32
+  output_conv_form: str = "direct"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -74,7 +78,9 @@ class GlobalGenerator(nn.Module):
       features //= 2
       x = self._upsample(x, features, index)
       x = nn.relu(norm()(x))
-    output = layers.ReflectConv(self.out_features, 7, dtype=self.dtype)(x)
+    output = layers.ReflectConv(
+        self.out_features, 7, dtype=self.dtype, form=self.output_conv_form
+    )(x)
     return output.astype(jnp.float32)
 
   def _upsample(self, x: jax.Array, features: int, index: int) -> jax.Array:

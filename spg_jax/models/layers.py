@@ -17,6 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from spg_jax.models import space_to_depth
+
 NORMS = ("instance", "none")
 DTYPES = ("float32", "bfloat16")
 
@@ -96,17 +98,35 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
 
 
 class ReflectConv(nn.Module):
-  """A stride-1 convolution that keeps the size, padding by reflection."""
+  """A stride-1 convolution that keeps the size, padding by reflection.
+
+  `form` is one of `space_to_depth.CONV_FORMS`; 'space_to_depth' applies to
+  undilated convolutions only and keeps the parameters' names and shapes.
+  """
 
   features: int
   kernel_size: int
   dilation: int = 1
   use_bias: bool = True
   dtype: jnp.dtype = jnp.float32
+  form: str = "direct"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.form not in space_to_depth.CONV_FORMS:
+      raise ValueError(
+          f"Unknown convolution form {self.form!r}; choose one of"
+          f" {space_to_depth.CONV_FORMS}."
+      )
     x = reflect_pad(x, self.dilation * (self.kernel_size // 2))
+    if self.form == "space_to_depth" and self.dilation == 1:
+      return SpaceToDepthConv(
+          self.features,
+          self.kernel_size,
+          use_bias=self.use_bias,
+          dtype=self.dtype,
+          name="Conv_0",
+      )(x)
     return nn.Conv(
         self.features,
         (self.kernel_size, self.kernel_size),
@@ -136,12 +156,7 @@ class UpsamplingConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param(
-        "kernel",
-        nn.initializers.lecun_normal(),
-        (3, 3, x.shape[-1], self.features),
-        jnp.float32,
-    ).astype(self.dtype)
+    kernel = _kernel(self, 3, x.shape[-1])
     x = x.astype(self.dtype)
     # Along one axis, output 2p sees taps 0 and 2 (inputs p-1 and p), output
     # 2p+1 sees tap 1 (input p): (taps, zero padding before) per parity.
@@ -165,11 +180,50 @@ class UpsamplingConvTranspose(nn.Module):
         batch, 2 * height, 2 * width, self.features
     )
     if self.use_bias:
-      bias = self.param(
-          "bias", nn.initializers.zeros, (self.features,), jnp.float32
-      )
-      y = y + bias.astype(self.dtype)
+      y = _add_bias(self, y)
     return y
+
+
+class SpaceToDepthConv(nn.Module):
+  """`nn.Conv(features, (k, k), padding='VALID')` by `space_to_depth.conv`.
+
+  The same parameters ('kernel' [k, k, C, O], 'bias' [O]) with the same
+  initialisers, so either form reads the other's checkpoints.
+  """
+
+  features: int
+  kernel_size: int
+  use_bias: bool = True
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = _kernel(self, self.kernel_size, x.shape[-1])
+    y = space_to_depth.conv(x.astype(self.dtype), kernel)
+    if self.use_bias:
+      y = _add_bias(self, y)
+    return y
+
+
+def _kernel(module: nn.Module, size: int, in_features: int) -> jax.Array:
+  """`module`'s float32 'kernel' [size, size, in_features, module.features],
+  initialised as flax's convolutions initialise theirs, in `module.dtype`."""
+  kernel = module.param(
+      "kernel",
+      nn.initializers.lecun_normal(),
+      (size, size, in_features, module.features),
+      jnp.float32,
+  )
+  return kernel.astype(module.dtype)
+
+
+def _add_bias(module: nn.Module, y: jax.Array) -> jax.Array:
+  """`y` plus `module`'s float32 'bias' of `module.features`, zeros at first,
+  in `module.dtype`, named as flax's own layers name theirs."""
+  bias = module.param(
+      "bias", nn.initializers.zeros, (module.features,), jnp.float32
+  )
+  return y + bias.astype(module.dtype)
 
 
 class ResidualBlock(nn.Module):
