@@ -26,12 +26,6 @@ from spg_jax.datasets import classes
 from spg_jax.models import layers
 from spg_jax.models import space_to_depth
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Training configuration file.", lock_config=True
-)
-_REPEATS = flags.DEFINE_integer(
-    "repeats", 21, "Timed calls per piece and form; the median counts."
-)
 _KERNEL_SIZE = 7
 _PIECES = ("forward", "input gradient", "kernel gradient")
 
@@ -92,19 +86,32 @@ def pieces(
   }
 
 
-def _median_ms(function: Callable[..., Any], args: tuple[Any, ...]) -> float:
+def _median_ms(
+    function: Callable[..., Any], args: tuple[Any, ...], repeats: int
+) -> float:
   seconds = profiling.median_call_seconds(
-      lambda: function(*args),
-      warmup_calls=1,
-      windows=_REPEATS.value,
-      window_calls=1,
+      lambda: function(*args), warmup_calls=1, windows=repeats, window_calls=1
   )
   return seconds * 1e3
 
 
-def main(argv: list[str]) -> None:
+def _define_flags() -> dict[str, flags.FlagHolder]:
+  """The command line's flags, defined only when run as a program, so that
+  importing this module next to other programs' flags never clashes."""
+  return {
+      "config": config_flags.DEFINE_config_file(
+          "config", None, "Training configuration file.", lock_config=True
+      ),
+      "repeats": flags.DEFINE_integer(
+          "repeats", 21, "Timed calls per piece and form; the median counts."
+      ),
+  }
+
+
+def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
   del argv
-  config = _CONFIG.value
+  config = holders["config"].value
+  repeats = holders["repeats"].value
   host_cpu.configure(config.cpu)
   batch_size = config.batch_size // jax.device_count()
   size = config.data.image_size
@@ -119,10 +126,14 @@ def main(argv: list[str]) -> None:
   for name, operands in output_convolutions(config, batch_size).items():
     channels = f"{operands[1].shape[2]}->{operands[1].shape[3]}"
     for form in FORMS:
-      times = [_median_ms(f, operands) for f in pieces(form).values()]
+      times = [
+          _median_ms(piece, operands, repeats)
+          for piece in pieces(form).values()
+      ]
       cells = " | ".join(f"{t:.2f}" for t in times)
       print(f"| {name} {channels} | {form} | {cells} | {sum(times):.2f} |")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _holders = _define_flags()
+  app.run(lambda argv: main(argv, _holders))
