@@ -133,10 +133,10 @@ def _rates(
   }
 
 
-def plain_step(
-    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, phase: str
-) -> Any:
-  """`phase`'s step without rematerialisation, its convolutions direct.
+def plain_config(
+    config: ml_collections.ConfigDict,
+) -> ml_collections.ConfigDict:
+  """`config` without rematerialisation and with direct convolutions.
 
   Its FLOPs are the model's, which MFU counts: a rematerialised step
   recomputes some of its forward pass, and a space-to-depth convolution
@@ -146,6 +146,14 @@ def plain_step(
   plain.model.remat = "none"
   plain.model.sp_generator.output_conv_form = "direct"
   plain.model.sg_generator.output_conv_form = "direct"
+  return plain
+
+
+def plain_step(
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, phase: str
+) -> Any:
+  """`phase`'s step under `plain_config(config)`: the model's FLOPs."""
+  plain = plain_config(config)
   return steps.make_train_steps(plain, spg.Networks.from_config(plain), mesh)[
       phase
   ]
@@ -249,9 +257,14 @@ def measure_infer(
   params = jax.device_put({"sp": all_params["sp"], "sg": all_params["sg"]}, device)
   peak = profiling.peak_flops(mesh, layers.compute_dtype(config.dtype))
 
-  @jax.jit
-  def complete(params, image, labels, mask):
-    return networks.complete(params, image, networks.one_hot(labels), mask)
+  def completion(nets: spg.Networks) -> Any:
+    def complete(params, image, labels, mask):
+      return nets.complete(params, image, nets.one_hot(labels), mask)
+
+    return jax.jit(complete)
+
+  complete = completion(networks)
+  plain_complete = completion(spg.Networks.from_config(plain_config(config)))
 
   def run(batch_size: int, height: int, width: int) -> tuple[Results, int]:
     batch = jax.device_put(
@@ -259,7 +272,9 @@ def measure_infer(
         device,
     )
     args = (params, batch["image"], batch["label"], batch["mask"])
-    compiled = profiling.compile_and_analyse(complete, *args)
+    compiled = profiling.compile_and_analyse(
+        complete, *args, model=plain_complete
+    )
     seconds = profiling.median_call_seconds(
         lambda: compiled.call(*args), warmup_calls, windows, window_calls
     )

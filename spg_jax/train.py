@@ -51,7 +51,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
         f" {tuple(layers.REMAT_POLICIES)}."
     )
   for generator in ("sp_generator", "sg_generator"):
-    form = config.model[generator].get("output_conv_form", "direct")
+    form = config.model[generator].output_conv_form
     if form not in space_to_depth.CONV_FORMS:
       raise ValueError(
           f"config.model.{generator}.output_conv_form={form!r} must be one of"

@@ -78,6 +78,18 @@ def test_infer_times_each_size_and_batch():
   assert wide == pytest.approx(2 * flops[0], rel=0.01)
 
 
+def test_infer_counts_a_folded_convolution_as_the_direct_one():
+  """MFU counts the model's FLOPs, not the folded form's extra work."""
+  config = _tiny_config()
+  flops = {}
+  for form in ("direct", "space_to_depth"):
+    config.model.sg_generator.output_conv_form = form
+    results = benchmark.measure_infer(config, [(16, 16)], [1], 1, 1, 1)
+    assert results["output_conv_forms"]["sg"] == form
+    flops[form] = results["latency_batch_1"]["16x16"]["flops_per_step"]
+  assert flops["space_to_depth"] == flops["direct"]
+
+
 def test_input_mode_counts_the_images_it_times(scenes_config):
   results = benchmark.measure_input(scenes_config, 1, 3)
   assert results["images"] == 3 * scenes_config.batch_size

@@ -8,7 +8,7 @@ from configs import synthetic
 from spg_jax.datasets import classes
 
 
-def test_times_each_generators_output_convolution():
+def test_builds_each_generators_output_convolution():
   config = synthetic.get_config("tiny")
   operands = output_conv.output_convolutions(config, batch_size=2)
   num_classes = classes.get_class_table(config.data.classes).num_classes
@@ -16,12 +16,17 @@ def test_times_each_generators_output_convolution():
   base = config.model.sp_generator.base_features
   assert operands["sp"][0].shape == (2, size + 6, size + 6, base)
   assert operands["sp"][1].shape == (7, 7, base, num_classes)
+  assert operands["sp"][2].shape == (2, size, size, num_classes)
+  base = config.model.sg_generator.base_features
+  assert operands["sg"][0].shape == (2, size + 6, size + 6, base)
+  assert operands["sg"][1].shape == (7, 7, base, 3)
   assert operands["sg"][2].shape == (2, size, size, 3)
 
 
 def test_both_forms_compute_the_same_pieces():
   config = synthetic.get_config("tiny")
-  for x, kernel, cotangent in output_conv.output_convolutions(config, 2).values():
+  operands = output_conv.output_convolutions(config, batch_size=2)
+  for x, kernel, cotangent in operands.values():
     direct = output_conv.pieces("direct")
     folded = output_conv.pieces("space_to_depth")
     assert list(direct) == list(output_conv._PIECES)

@@ -40,7 +40,9 @@ def test_conv_and_its_gradients_equal_the_direct_convolution(
   scale = np.sqrt(size * size * in_features)
   np.testing.assert_allclose(actual, expected, atol=1e-5 * scale)
   for got, want in zip(folded_vjp(cotangent), direct_vjp(cotangent)):
-    np.testing.assert_allclose(got, want, atol=1e-5 * scale * np.abs(want).max())
+    np.testing.assert_allclose(
+        got, want, atol=1e-5 * scale * np.abs(want).max()
+    )
 
 
 def test_conv_refuses_an_even_kernel():
@@ -48,15 +50,25 @@ def test_conv_refuses_an_even_kernel():
     space_to_depth.conv(jnp.zeros([1, 8, 8, 2]), jnp.zeros([4, 4, 2, 3]))
 
 
-def test_fold_kernel_places_each_tap_once_per_phase():
-  """Every tap of the 7x7 kernel appears once in each of the 4 output phases,
-  and the other entries of the folded 4x4 kernel are zero."""
-  kernel = jnp.arange(1, 7 * 7 * 1 * 1 + 1, dtype=jnp.float32).reshape(7, 7, 1, 1)
-  folded = space_to_depth.fold_kernel(kernel)
-  assert folded.shape == (4, 4, 4, 4)
-  for phase in range(4):
-    taps = np.asarray(folded[..., phase]).ravel()
-    np.testing.assert_array_equal(np.sort(taps[taps != 0]), np.arange(1, 50))
+def test_fold_kernel_places_each_tap_where_its_phase_reads_it():
+  """Folded entry [r, r', (e, e', c), (a, b, o)] is tap (2r + e - a,
+  2r' + e' - b) of the kernel, zero where that falls outside it."""
+  size, in_features, out_features = 5, 2, 3
+  kernel = jax.random.normal(
+      jax.random.key(0), (size, size, in_features, out_features)
+  )
+  folded = np.asarray(space_to_depth.fold_kernel(kernel))
+  taps = (size + 1) // 2
+  assert folded.shape == (taps, taps, 4 * in_features, 4 * out_features)
+  for r, r2, e, e2, c, a, b, o in np.ndindex(
+      taps, taps, 2, 2, in_features, 2, 2, out_features
+  ):
+    row, col = 2 * r + e - a, 2 * r2 + e2 - b
+    inside = 0 <= row < size and 0 <= col < size
+    want = kernel[row, col, c, o] if inside else 0.0
+    got = folded[r, r2, (2 * e + e2) * in_features + c,
+                 (2 * a + b) * out_features + o]
+    assert got == want
 
 
 def test_reflect_conv_forms_share_parameters_and_outputs():
@@ -68,6 +80,8 @@ def test_reflect_conv_forms_share_parameters_and_outputs():
   params = direct.init(jax.random.key(2), x)
   folded_params = folded.init(jax.random.key(2), x)
   jax.tree.map(np.testing.assert_array_equal, params, folded_params)
+  # A bias starts at zero: give it values, so that a lost bias would show.
+  params = jax.tree.map(lambda p: p + 0.5, params)
   np.testing.assert_allclose(
       folded.apply(params, x), direct.apply(params, x), atol=1e-5
   )
@@ -78,7 +92,9 @@ def test_a_dilated_reflect_conv_stays_direct():
   direct = layers.ReflectConv(4, 3, dilation=2)
   params = direct.init(jax.random.key(0), x)
   folded = layers.ReflectConv(4, 3, dilation=2, form="space_to_depth")
-  np.testing.assert_array_equal(folded.apply(params, x), direct.apply(params, x))
+  np.testing.assert_array_equal(
+      folded.apply(params, x), direct.apply(params, x)
+  )
   jaxpr = str(jax.make_jaxpr(folded.apply)(params, x))
   assert jaxpr.count("conv_general_dilated") == 1
   assert "rhs_dilation=(2, 2)" in jaxpr
@@ -92,8 +108,15 @@ def test_an_unknown_form_is_refused():
 
 
 def test_space_to_depth_conv_computes_in_its_dtype():
-  x = jnp.ones([1, 8, 8, 2])
+  """bfloat16 compute, float32 parameters, values within bfloat16's
+  rounding of the float32 direct convolution's."""
+  x = jax.random.normal(jax.random.key(0), (1, 12, 12, 4))
   module = layers.SpaceToDepthConv(3, 5, dtype=jnp.bfloat16)
-  params = module.init(jax.random.key(0), x)
+  params = module.init(jax.random.key(1), x)
   assert params["params"]["kernel"].dtype == jnp.float32
-  assert module.apply(params, x).dtype == jnp.bfloat16
+  y = module.apply(params, x)
+  assert y.dtype == jnp.bfloat16
+  want = _direct(x, params["params"]["kernel"])
+  np.testing.assert_allclose(
+      y.astype(jnp.float32), want, atol=0.03 * float(jnp.abs(want).max())
+  )

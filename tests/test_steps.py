@@ -107,16 +107,19 @@ _FOLD_BOTH = {
 
 
 @pytest.mark.parametrize(
-    "overrides, rtol, atol",
+    "overrides, params_atol, metrics_rtol",
     [
-        ({"model.remat": "conv_outputs"}, 0.0, 1e-6),
-        ({"model.remat": "full"}, 0.0, 1e-6),
-        # The same convolution summed in another order: float rounding.
-        (_FOLD_BOTH, 1e-4, 1e-5),
+        ({"model.remat": "conv_outputs"}, 1e-6, 0.0),
+        ({"model.remat": "full"}, 1e-6, 0.0),
+        # The same convolutions summed in another order round differently.
+        # Adam's first update is +-lr whatever a gradient's size, so one at
+        # rounding-noise size may turn over: parameters agree within 2 lr,
+        # and the metrics, which the networks' outputs decide, closely.
+        (_FOLD_BOTH, 4e-4, 1e-4),
     ],
 )
 def test_speed_options_change_memory_and_time_not_results(
-    overrides, rtol, atol
+    overrides, params_atol, metrics_rtol
 ):
   """Rematerialisation recomputes the same values and space-to-depth output
   convolutions compute the same function from the same parameters, so one
@@ -132,13 +135,17 @@ def test_speed_options_change_memory_and_time_not_results(
   config.update_from_flattened_dict(overrides)
   params_fast, metrics_fast = _one_step(config, "joint", devices)
   jax.tree.map(
-      lambda a, b: np.testing.assert_allclose(a, b, rtol=rtol, atol=atol),
+      lambda a, b: np.testing.assert_allclose(a, b, atol=params_atol),
       params,
       params_fast,
   )
   for key in metrics:
     np.testing.assert_allclose(
-        metrics[key], metrics_fast[key], rtol=rtol, atol=atol, err_msg=key
+        metrics[key],
+        metrics_fast[key],
+        rtol=metrics_rtol,
+        atol=1e-5,
+        err_msg=key,
     )
 
 

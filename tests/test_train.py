@@ -31,7 +31,12 @@ def test_bad_batch_size_is_refused_before_compiling():
     [
         ("dtype", "float16", r"config.dtype='float16' must be one of \('float32', 'bfloat16'\)"),
         ("model.remat", "some", r"config.model.remat='some' must be one of \('none',"),
-        ("model.sg_generator.output_conv_form", "fft", r"sg_generator.output_conv_form='fft' must be one of \('direct', 'space_to_depth'\)"),
+        (
+            "model.sg_generator.output_conv_form",
+            "fft",
+            r"sg_generator.output_conv_form='fft' must be one of"
+            r" \('direct', 'space_to_depth'\)",
+        ),
     ],
 )
 def test_bad_model_choices_are_refused_with_the_choices(key, value, message):

@@ -6,16 +6,18 @@ convolutions of at most 16 channels to its generic kernels. Folding each 2x2
 block of pixels into the channels turns a k x k convolution from C to O
 channels on an H x W image into a t x t one, t = (k + 1) / 2, from 4C to 4O
 channels on H/2 x W/2, which YNNPACK takes; the output unfolds back. It is
-the same function up to float rounding, for (2t / k)^2 times the
-multiply-adds (1.31 at k = 7). On a 2-core CPU it computes SG-Net's last
-layer and its two gradients 1.6 times as fast; SP-Net's (16 -> 8) it makes
-slower (`benchmarks/output_conv.py`, BENCHMARKS.md).
+the same function up to float rounding. On a 2-core CPU it computes
+SG-Net's last layer and its two gradients 1.6 times as fast; SP-Net's
+(16 -> 8) it makes slower (`benchmarks/output_conv.py`, BENCHMARKS.md).
 
 The folded kernel's t rows become one 1 x t convolution to t blocks of
 output channels, which are then summed shifted by their row: YNNPACK unrolls
 a convolution's patches before multiplying, and with the 4 x 4 kernel at
 batch 8 and 64x64 that buffer outgrows a 32 MiB cache and the convolution
-takes 3.4 times as long per image as at batch 7.
+takes 3.4 times as long per image as at batch 7. The work is (2t / k)^2
+times the direct form's for the folded kernel's zero taps, and
+(H/2 + t - 1) / (H/2) times that for the rows each block computes but no
+output reads: 1.43 times in all at k = 7 and 64x64.
 """
 
 import jax
