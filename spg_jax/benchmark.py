@@ -144,8 +144,8 @@ def plain_config(
   """
   plain = config.copy_and_resolve_references()
   plain.model.remat = "none"
-  plain.model.sp_generator.output_conv_form = "direct"
-  plain.model.sg_generator.output_conv_form = "direct"
+  for generator in (plain.model.sp_generator, plain.model.sg_generator):
+    generator.output_conv_form = "direct"
   return plain
 
 

@@ -50,13 +50,6 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
         f"config.model.remat={config.model.remat!r} must be one of"
         f" {tuple(layers.REMAT_POLICIES)}."
     )
-  for generator in ("sp_generator", "sg_generator"):
-    form = config.model[generator].output_conv_form
-    if form not in space_to_depth.CONV_FORMS:
-      raise ValueError(
-          f"config.model.{generator}.output_conv_form={form!r} must be one of"
-          f" {space_to_depth.CONV_FORMS}."
-      )
   for key in ("sp_steps", "sg_steps", "joint_steps"):
     if config.schedule[key] < 0:
       raise ValueError(f"config.schedule.{key} must be >= 0.")
@@ -83,6 +76,12 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
       raise ValueError(
           f"config.data.image_size={config.data.image_size} must be a multiple"
           f" of 2**config.model.{name}.num_downsamplings={factor}."
+      )
+    form = config.model[name].output_conv_form
+    if form not in space_to_depth.CONV_FORMS:
+      raise ValueError(
+          f"config.model.{name}.output_conv_form={form!r} must be one of"
+          f" {space_to_depth.CONV_FORMS}."
       )
 
 
