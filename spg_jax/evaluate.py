@@ -10,6 +10,7 @@ class.
 """
 
 from collections.abc import Iterable, Mapping
+import functools
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from spg_jax import atomic_files
+from spg_jax import dispatch_window
 from spg_jax import metrics
 from spg_jax import sharding
 from spg_jax.models import spg
@@ -126,10 +128,16 @@ def evaluate(
     mesh: the device mesh.
   """
   eval_step = make_eval_step(networks)
+  # One computation per batch for all the running totals, not one per metric,
+  # so that the batches in flight stay within XLA:CPU's limit (see
+  # `dispatch_window`).
+  add = jax.jit(functools.partial(jax.tree.map, jnp.add))
+  in_flight = dispatch_window.DispatchWindow()
   totals = None
   for batch in batches:
     sums = eval_step(params, sharding.shard_batch(batch, mesh))
-    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    totals = sums if totals is None else add(totals, sums)
+    in_flight.add(totals)
   totals = jax.device_get(totals)
   count = totals.pop("count")
   results = {

@@ -18,6 +18,7 @@ import numpy as np
 
 from spg_jax import atomic_files
 from spg_jax import checkpoints
+from spg_jax import dispatch_window
 from spg_jax import evaluate
 from spg_jax import host_cpu
 from spg_jax import input_pipeline
@@ -149,11 +150,13 @@ def train_and_evaluate(
   )
 
   window: list[steps.Metrics] = []
+  in_flight = dispatch_window.DispatchWindow()
   for step in range(start_step, num_steps):
     phase = steps.phase_at(step, config.schedule)
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
       batch = next(train_iter)
       state, metrics = train_steps[phase](state, batch)
+    in_flight.add(metrics)
     window.append(metrics)
     done = step + 1
     report_progress(done)

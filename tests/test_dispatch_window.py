@@ -1,0 +1,123 @@
+"""Tests of the bound on steps dispatched ahead of the devices."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from spg_jax import dispatch_window
+
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# 100 data-parallel programs with an all-reduce, dispatched back to back on
+# 2 CPU devices. Without a window, 3 of 3 such runs aborted in XLA's
+# all-reduce ("Termination timeout") on a 2-core machine (jax 0.10.2).
+_COLLECTIVES_PAST_THE_LIMIT = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from spg_jax import dispatch_window
+mesh = Mesh(np.array(jax.devices()), ("batch",))
+x = jax.device_put(
+    np.random.default_rng(0).random((8, 64, 64, 8), np.float32),
+    NamedSharding(mesh, PartitionSpec("batch")),
+)
+kernel = jnp.ones((3, 3, 8, 8)) / 72
+@jax.jit
+def smooth_and_sum(x):
+  for _ in range(2):
+    x = jnp.tanh(jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+  return {"sum": jnp.sum(x), "mean_square": jnp.mean(x * x)}
+window = dispatch_window.DispatchWindow()
+outputs = []
+for _ in range(100):
+  outputs.append(smooth_and_sum(x))
+  window.add(outputs[-1])
+print(len(jax.devices()), float(jax.device_get(outputs[-1]["sum"])))
+"""
+
+# Evaluation over 100 batches on 2 CPU devices, past XLA:CPU's 32
+# computations in flight per device.
+_EVALUATION_PAST_THE_LIMIT = """
+import jax, numpy as np
+from configs import synthetic
+from spg_jax import evaluate, sharding, steps
+from spg_jax.models import spg
+config = synthetic.get_config("tiny")
+mesh = sharding.make_mesh()
+networks = spg.Networks.from_config(config)
+params = sharding.replicate(
+    steps.create_train_state(config, networks, jax.random.key(0)).params, mesh
+)
+rng = np.random.default_rng(0)
+size, batch_size = config.data.image_size, 4
+batch = {
+    "image": rng.uniform(-1, 1, (batch_size, size, size, 3)).astype(np.float32),
+    "label": rng.integers(
+        0, networks.num_classes, (batch_size, size, size)
+    ).astype(np.int32),
+    "mask": (rng.uniform(size=(batch_size, size, size, 1)) > 0.5).astype(
+        np.float32
+    ),
+    "weight": np.ones([batch_size], np.float32),
+}
+results = evaluate.evaluate(networks, params, [batch] * 100, mesh)
+print(len(jax.devices()), results["num_examples"])
+"""
+
+
+def _run_on_two_devices(code: str) -> subprocess.CompletedProcess:
+  return subprocess.run(
+      [sys.executable, "-c", code],
+      cwd=_REPO,
+      capture_output=True,
+      text=True,
+      env={
+          **os.environ,
+          "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+      },
+      timeout=300,
+      check=False,
+  )
+
+
+def test_an_empty_window_is_refused():
+  with pytest.raises(ValueError, match="holds >= 1 step, not 0"):
+    dispatch_window.DispatchWindow(0)
+
+
+def test_at_most_size_steps_are_unfinished_after_each_add():
+  size = 3
+  window = dispatch_window.DispatchWindow(size)
+
+  @jax.jit
+  def slow_step(x):
+    for _ in range(8):
+      x = jnp.tanh(x @ x)
+    return x
+
+  x = jnp.full([384, 384], 1e-3)
+  slow_step(x).block_until_ready()
+  outputs = []
+  for _ in range(20):
+    outputs.append(slow_step(x))
+    window.add(outputs[-1])
+    unfinished = sum(not output.is_ready() for output in outputs)
+    assert unfinished <= size
+
+
+def test_collective_programs_past_xla_cpu_limit_do_not_deadlock():
+  result = _run_on_two_devices(_COLLECTIVES_PAST_THE_LIMIT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  devices, _ = result.stdout.split()
+  assert devices == "2"
+
+
+def test_evaluation_past_xla_cpu_limit_does_not_deadlock():
+  result = _run_on_two_devices(_EVALUATION_PAST_THE_LIMIT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.split() == ["2", "400.0"]
