@@ -22,6 +22,7 @@ from jax.sharding import PartitionSpec as P
 import jax.numpy as jnp
 
 from spg_jax import device_peaks
+from spg_jax import dispatch_window
 from spg_jax import flop_count
 from spg_jax import sharding
 
@@ -83,15 +84,18 @@ def median_call_seconds(
 
   Each window dispatches `window_calls` calls and waits for the last one's
   result, so dispatch overlaps with the device's work as it does in a
-  training loop that reads metrics only at logging steps.
+  training loop that reads metrics only at logging steps, and as there, at
+  most `dispatch_window.STEPS_IN_FLIGHT` calls are unfinished at a time.
   """
   for _ in range(warmup_calls):
     jax.block_until_ready(call())
   means = []
   for _ in range(windows):
+    in_flight = dispatch_window.DispatchWindow()
     start = time.perf_counter()
     for _ in range(window_calls):
       result = call()
+      in_flight.add(result)
     jax.block_until_ready(result)
     means.append((time.perf_counter() - start) / window_calls)
   return statistics.median(means)
