@@ -124,6 +124,44 @@ def test_multiscale_discriminator_returns_features_and_logits_per_scale():
   assert outputs[0][1].shape[-1] == 8
 
 
+def test_downsampling_between_scales_averages_the_pixels_of_each_window():
+  x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+  # Windows centred on rows and columns 0 and 2; the first holds 2 of them.
+  expected = [
+      [np.mean([0, 1, 4, 5]), np.mean([1, 2, 3, 5, 6, 7])],
+      [np.mean([4, 5, 8, 9, 12, 13]), np.mean([5, 6, 7, 9, 10, 11, 13, 14, 15])],
+  ]
+  np.testing.assert_allclose(
+      discriminators.downsample(x)[0, ..., 0], expected, rtol=1e-6
+  )
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 64, 64, 12), (2, 7, 5, 3), (1, 1, 1, 2), (3, 6, 9, 4)]
+)
+def test_downsampling_equals_average_pooling_and_its_gradient(shape):
+  def average_pool(x):  # PyTorch's avg_pool2d(x, 3, 2, 1, False) in flax.
+    return flax.linen.avg_pool(
+        x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
+        count_include_pad=False,
+    )
+
+  x = jax.random.normal(jax.random.key(0), shape)
+  np.testing.assert_allclose(
+      discriminators.downsample(x), average_pool(x), atol=1e-6
+  )
+  cotangent = jax.random.normal(jax.random.key(1), average_pool(x).shape)
+
+  def input_gradient(pool):
+    return jax.grad(lambda x: jnp.sum(pool(x) * cotangent))(x)
+
+  np.testing.assert_allclose(
+      input_gradient(discriminators.downsample),
+      input_gradient(average_pool),
+      atol=1e-6,
+  )
+
+
 def test_complete_keeps_known_pixels_and_labels_exactly():
   config = synthetic.get_config("tiny")
   config.data.image_size = _SIZE

@@ -57,6 +57,43 @@ class PatchDiscriminator(nn.Module):
     return [feature.astype(jnp.float32) for feature in features]
 
 
+def _sums_of_three_at_stride_two(x: jax.Array, axis: int) -> jax.Array:
+  """Sums of each pixel and its two neighbours along `axis`, every 2 pixels.
+
+  The windows are centred on pixels 0, 2, 4, ...; a zero stands in for the
+  neighbour past either edge.
+  """
+  size = x.shape[axis]
+  padding = [(0, 0)] * x.ndim
+  padding[axis] = (1, 1)
+  x = jnp.pad(x, padding)
+
+  def taps_from(start: int) -> jax.Array:
+    return jax.lax.slice_in_dim(x, start, start + size, 2, axis)
+
+  return taps_from(0) + taps_from(1) + taps_from(2)
+
+
+def downsample(x: jax.Array) -> jax.Array:
+  """pix2pixHD's downsampling between scales, on NHWC `x`.
+
+  The mean of each 3x3 window at stride 2, over the window's pixels inside
+  the image: PyTorch's `avg_pool2d(x, 3, stride=2, padding=1,
+  count_include_pad=False)`, as pix2pixHD's discriminator has it. Computed
+  as strided slices summed, since their gradient is pads and adds that XLA
+  fuses, where `nn.avg_pool`'s is a reduce-window that took 1.9 ms against
+  0.9 ms here (forward and backward, 8x64x64x12, one CPU core).
+  """
+  window_sums = _sums_of_three_at_stride_two(
+      _sums_of_three_at_stride_two(x, 1), 2
+  )
+  ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
+  pixels = _sums_of_three_at_stride_two(
+      _sums_of_three_at_stride_two(ones, 1), 2
+  )
+  return window_sums / pixels
+
+
 class MultiScaleDiscriminator(nn.Module):
   """`num_scales` PatchGANs, each on the input downsampled by 2 once more."""
 
@@ -73,9 +110,7 @@ class MultiScaleDiscriminator(nn.Module):
     outputs = []
     for scale in range(self.num_scales):
       if scale:
-        x = nn.avg_pool(
-            x, (3, 3), strides=(2, 2), padding="SAME", count_include_pad=False
-        )
+        x = downsample(x)
       outputs.append(
           discriminator_class(
               self.base_features,
