@@ -77,6 +77,12 @@ def _weighted_sums(
   return sums
 
 
+# Running totals plus a batch's sums, as one computation rather than one per
+# metric, so that the batches in flight stay within XLA:CPU's limit (see
+# `dispatch_window`); defined once, so it compiles once per process.
+_add_totals = jax.jit(functools.partial(jax.tree.map, jnp.add))
+
+
 def make_eval_step(networks: spg.Networks):
   """Returns a jitted fn (params, batch) -> sums of every metric's terms."""
   num_classes = networks.num_classes
@@ -128,15 +134,11 @@ def evaluate(
     mesh: the device mesh.
   """
   eval_step = make_eval_step(networks)
-  # One computation per batch for all the running totals, not one per metric,
-  # so that the batches in flight stay within XLA:CPU's limit (see
-  # `dispatch_window`).
-  add = jax.jit(functools.partial(jax.tree.map, jnp.add))
   in_flight = dispatch_window.DispatchWindow()
   totals = None
   for batch in batches:
     sums = eval_step(params, sharding.shard_batch(batch, mesh))
-    totals = sums if totals is None else add(totals, sums)
+    totals = sums if totals is None else _add_totals(totals, sums)
     in_flight.add(totals)
   totals = jax.device_get(totals)
   count = totals.pop("count")
