@@ -9,7 +9,7 @@ region's mean colour, and labelling it with the known region's most frequent
 class.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 import functools
 import json
 from typing import Any
@@ -38,6 +38,9 @@ _IMAGE_METRICS = {
 _BASELINE_METRICS = ("l1_hole", "l2_hole", "psnr_hole", "ssim_hole")
 MEANFILL = "baseline_meanfill"
 MAJORITY = "baseline_majority"
+
+# (params, batch) -> sums over the batch of every metric's terms.
+EvalStep = Callable[[Any, Mapping[str, jax.Array]], dict[str, jax.Array]]
 
 
 def mean_fill(image: jax.Array, mask: jax.Array) -> jax.Array:
@@ -83,8 +86,12 @@ def _weighted_sums(
 _add_totals = jax.jit(functools.partial(jax.tree.map, jnp.add))
 
 
-def make_eval_step(networks: spg.Networks):
-  """Returns a jitted fn (params, batch) -> sums of every metric's terms."""
+def make_eval_step(networks: spg.Networks) -> EvalStep:
+  """Returns the jitted evaluation step of `networks`.
+
+  Make it once per run and pass it to every `evaluate` call: each new step
+  compiles anew.
+  """
   num_classes = networks.num_classes
 
   @jax.jit
@@ -119,7 +126,7 @@ def make_eval_step(networks: spg.Networks):
 
 
 def evaluate(
-    networks: spg.Networks,
+    eval_step: EvalStep,
     params: dict[str, Any],
     batches: Iterable[Mapping[str, np.ndarray]],
     mesh: jax.sharding.Mesh,
@@ -127,13 +134,12 @@ def evaluate(
   """Evaluates `params` on `batches`; returns flat metrics.
 
   Args:
-    networks: the modules.
+    eval_step: the step that `make_eval_step` made for the networks.
     params: the four networks' parameters, replicated on `mesh`.
     batches: this process's evaluation batches, each with a `weight` per
       example (0 for padding), as `input_pipeline.create_eval_iterator` yields.
     mesh: the device mesh.
   """
-  eval_step = make_eval_step(networks)
   in_flight = dispatch_window.DispatchWindow()
   totals = None
   for batch in batches:

@@ -145,6 +145,7 @@ def train_and_evaluate(
   )
   sample_batch = _sample_batch(config, mesh)
   complete = jax.jit(networks.complete)
+  eval_step = evaluate.make_eval_step(networks)
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=num_steps, writer=writer, every_secs=30
   )
@@ -172,9 +173,9 @@ def train_and_evaluate(
       checkpoints.save(manager, done, state, phase)
     if config.eval_every_steps and done % config.eval_every_steps == 0:
       if done < num_steps:
-        _write_eval(config, networks, state, mesh, writer, done)
+        _write_eval(config, eval_step, state, mesh, writer, done)
 
-  results = _write_eval(config, networks, state, mesh, writer, num_steps)
+  results = _write_eval(config, eval_step, state, mesh, writer, num_steps)
   if is_chief:
     evaluate.write_metrics_json(workdir / "eval" / "metrics.json", results)
   manager.wait_until_finished()
@@ -221,7 +222,7 @@ def _write_samples(
 
 def _write_eval(
     config: ml_collections.ConfigDict,
-    networks: spg.Networks,
+    eval_step: evaluate.EvalStep,
     state: steps.SPGState,
     mesh: Mesh,
     writer: metric_writers.MetricWriter,
@@ -229,7 +230,7 @@ def _write_eval(
 ) -> dict[str, float]:
   """Evaluates the current parameters and logs the metrics under eval/."""
   results = evaluate.evaluate(
-      networks,
+      eval_step,
       state.params,
       input_pipeline.create_eval_iterator(config),
       mesh,

@@ -66,7 +66,9 @@ batch = {
     ),
     "weight": np.ones([batch_size], np.float32),
 }
-results = evaluate.evaluate(networks, params, [batch] * 100, mesh)
+results = evaluate.evaluate(
+    evaluate.make_eval_step(networks), params, [batch] * 100, mesh
+)
 print(len(jax.devices()), results["num_examples"])
 """
 

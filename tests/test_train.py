@@ -9,6 +9,7 @@ import pytest
 
 from configs import synthetic
 from spg_jax import checkpoints
+from spg_jax import evaluate
 from spg_jax import input_pipeline
 from spg_jax import sharding
 from spg_jax import steps
@@ -64,9 +65,22 @@ def _final_params(workdir):
   return jax.device_get(state), meta
 
 
-def test_tiny_config_trains_and_evaluates_end_to_end(tmp_path, scenes_data_dir):
+def test_tiny_config_trains_and_evaluates_end_to_end(
+    tmp_path, scenes_data_dir, monkeypatch
+):
   config = _run_config(scenes_data_dir)
+  config.eval_every_steps = 2  # two evaluations during the run, one after
+  made_steps = []
+
+  def recorded_eval_step(networks):
+    made_steps.append(make_eval_step(networks))
+    return made_steps[-1]
+
+  make_eval_step = evaluate.make_eval_step
+  monkeypatch.setattr(evaluate, "make_eval_step", recorded_eval_step)
   results = train.train_and_evaluate(config, str(tmp_path))
+  # The three evaluations share one step, compiled once.
+  assert len(made_steps) == 1 and made_steps[0]._cache_size() == 1  # pylint: disable=protected-access
   written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
   assert written == pytest.approx(results)
   for key in ("l1", "l2", "psnr", "ssim", "l1_hole", "psnr_hole", "ssim_hole",
