@@ -18,19 +18,20 @@ import numpy as np
 
 from spg_jax import atomic_files
 from spg_jax import checkpoints
+from spg_jax import config_checks
 from spg_jax import dispatch_window
 from spg_jax import evaluate
-from spg_jax import host_cpu
 from spg_jax import input_pipeline
-from spg_jax import losses
 from spg_jax import samples
 from spg_jax import sharding
 from spg_jax import steps
 from spg_jax.datasets import classes
 from spg_jax.datasets import preparation
-from spg_jax.models import layers
-from spg_jax.models import space_to_depth
 from spg_jax.models import spg
+
+# How often the loop logs its progress (steps/s, time left) and writes it to
+# TensorBoard.
+_PROGRESS_EVERY_SECONDS = 30.0
 
 
 def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
@@ -39,51 +40,8 @@ def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
   Raises:
     ValueError: naming the config key at fault and how to fix it.
   """
-  losses.check_perceptual_weights(config.loss)
-  host_cpu.check_cpu_config(config.cpu)
+  config_checks.check_model_and_steps(config, mesh)
   input_pipeline.check_data_config(config.data)
-  if config.dtype not in layers.DTYPES:
-    raise ValueError(
-        f"config.dtype={config.dtype!r} must be one of {layers.DTYPES}."
-    )
-  if config.model.remat not in layers.REMAT_POLICIES:
-    raise ValueError(
-        f"config.model.remat={config.model.remat!r} must be one of"
-        f" {tuple(layers.REMAT_POLICIES)}."
-    )
-  for key in ("sp_steps", "sg_steps", "joint_steps"):
-    if config.schedule[key] < 0:
-      raise ValueError(f"config.schedule.{key} must be >= 0.")
-  if steps.total_steps(config.schedule) <= 0:
-    raise ValueError(
-        "config.schedule has no steps: set sp_steps, sg_steps or joint_steps"
-        " > 0."
-    )
-  batch_sizes = {
-      "batch_size": config.batch_size,
-      "eval.batch_size": config.eval.batch_size,
-  }
-  on_cpu = mesh.devices.flat[0].platform == "cpu"
-  how_many = " (config.cpu.devices sets how many a CPU has)" if on_cpu else ""
-  for key, size in batch_sizes.items():
-    if size % mesh.size:
-      raise ValueError(
-          f"config.{key}={size} must be divisible by the {mesh.size}"
-          f" devices{how_many}."
-      )
-  for name in ("sp_generator", "sg_generator"):
-    factor = 2 ** config.model[name].num_downsamplings
-    if config.data.image_size % factor:
-      raise ValueError(
-          f"config.data.image_size={config.data.image_size} must be a multiple"
-          f" of 2**config.model.{name}.num_downsamplings={factor}."
-      )
-    form = config.model[name].output_conv_form
-    if form not in space_to_depth.CONV_FORMS:
-      raise ValueError(
-          f"config.model.{name}.output_conv_form={form!r} must be one of"
-          f" {space_to_depth.CONV_FORMS}."
-      )
 
 
 def _is_due(step: int, every: int, last_step: int) -> bool:
@@ -147,7 +105,9 @@ def train_and_evaluate(
   complete = jax.jit(networks.complete)
   eval_step = evaluate.make_eval_step(networks)
   report_progress = periodic_actions.ReportProgress(
-      num_train_steps=num_steps, writer=writer, every_secs=30
+      num_train_steps=num_steps,
+      writer=writer,
+      every_secs=_PROGRESS_EVERY_SECONDS,
   )
 
   window: list[steps.Metrics] = []

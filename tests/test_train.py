@@ -17,12 +17,14 @@ from spg_jax import train
 from spg_jax.models import spg
 
 
-def test_bad_batch_size_is_refused_before_compiling():
+@pytest.mark.parametrize("batch_size", [6, 0])
+def test_bad_batch_size_is_refused_before_compiling(batch_size):
   config = synthetic.get_config("tiny")
-  config.batch_size = 6
+  config.batch_size = batch_size
   with pytest.raises(
       ValueError,
-      match=r"batch_size=6 must be divisible by the 4 devices \(config.cpu",
+      match=rf"batch_size={batch_size} must be a positive multiple of the 4"
+      r" devices \(config.cpu",
   ):
     train.validate_config(config, sharding.make_mesh())
 
