@@ -14,6 +14,7 @@ import functools
 import json
 from typing import Any
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,6 +140,9 @@ def evaluate(
     batches: this process's evaluation batches, each with a `weight` per
       example (0 for padding), as `input_pipeline.create_eval_iterator` yields.
     mesh: the device mesh.
+
+  Raises:
+    ValueError: `batches` hold no real example.
   """
   in_flight = dispatch_window.DispatchWindow()
   totals = None
@@ -146,6 +150,11 @@ def evaluate(
     sums = eval_step(params, sharding.shard_batch(batch, mesh))
     totals = sums if totals is None else _add_totals(totals, sums)
     in_flight.add(totals)
+  if totals is None or not jax.device_get(totals["count"]):
+    raise ValueError(
+        "The evaluation split has no examples: check that config.data's"
+        " eval_split names a split with examples in the dataset."
+    )
   totals = jax.device_get(totals)
   count = totals.pop("count")
   results = {
@@ -159,6 +168,8 @@ def evaluate(
   return {name: float(value) for name, value in sorted(results.items())}
 
 
-def write_metrics_json(path, results: dict[str, float]) -> None:
+def write_metrics_json(
+    path: epath.PathLike, results: dict[str, float]
+) -> None:
   """Writes the flat metrics dict as JSON, atomically."""
   atomic_files.write_text(path, json.dumps(results, indent=2, sort_keys=True))
