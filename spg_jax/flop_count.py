@@ -32,7 +32,7 @@ import numpy as np
 
 # Primitives whose sub-programs run a number of times (loops) or not at all
 # (branches) that the shapes do not tell: refused rather than miscounted.
-_LOOP_PRIMITIVES = frozenset({"scan", "while", "cond"})
+_UNCOUNTABLE_PRIMITIVES = frozenset({"scan", "while", "cond"})
 
 
 def count_flops(function: Callable[..., Any], *args: Any) -> float:
@@ -74,7 +74,7 @@ def _equation_flops(
     equation: core.JaxprEqn, results_used: Sequence[bool]
 ) -> float:
   name = equation.primitive.name
-  if name in _LOOP_PRIMITIVES:
+  if name in _UNCOUNTABLE_PRIMITIVES:
     raise NotImplementedError(
         f"Cannot count the FLOPs of a {name!r}: its trip count or branch is"
         " not known from the program's shapes."

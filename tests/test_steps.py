@@ -1,9 +1,6 @@
 """Tests of the training state and the data-parallel steps."""
 
-import json
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
