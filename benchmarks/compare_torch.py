@@ -10,6 +10,9 @@ two side by side and the ratio of JAX's images/s to PyTorch's. PyTorch may
 live in another Python (`--torch_python`), since spg_jax does not depend on
 it; that Python must also be able to import spg_jax (for the config file and
 the peak table), e.g. a venv made with --system-site-packages.
+
+The two `compile_s` differ in what they hold: JAX's is the compilation
+alone, PyTorch's the first call, compilation and one step together.
 """
 
 import argparse
@@ -19,11 +22,10 @@ import shutil
 import subprocess
 import sys
 
+from spg_jax import atomic_files
+from spg_jax import benchmark
+
 _REPO = pathlib.Path(__file__).resolve().parents[1]
-_SHOWN = (
-    "images_per_sec", "step_time_ms", "compile_s", "tflops_per_sec", "mfu",
-    "peak_memory_bytes", "device", "dtype",
-)
 
 
 def run_benchmark(
@@ -59,16 +61,27 @@ def main() -> None:
     )
   out_dir = pathlib.Path(known.out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
-  jax_results = _run(sys.executable, "spg_jax.benchmark", forwarded, out_dir / "jax.json")
+  jax_results = _run(
+      sys.executable, "spg_jax.benchmark", forwarded, out_dir / "jax.json"
+  )
   torch_results = _run(
-      known.torch_python, "benchmarks.torch_reference", forwarded, out_dir / "torch.json"
+      known.torch_python,
+      "benchmarks.torch_reference",
+      forwarded,
+      out_dir / "torch.json",
   )
   print(f"{'':20} {'JAX':>24} {'PyTorch':>24}")
-  for key in _SHOWN:
-    print(f"{key:20} {jax_results[key]!s:>24.24} {torch_results[key]!s:>24.24}")
+  for key in benchmark.RESULT_KEYS:
+    print(
+        f"{key:20} {jax_results[key]!s:>24.24}"
+        f" {torch_results[key]!s:>24.24}"
+    )
   ratio = jax_results["images_per_sec"] / torch_results["images_per_sec"]
   print(f"JAX / PyTorch images/s: {ratio:.2f}x")
-  (out_dir / "ratio.json").write_text(json.dumps({"jax_over_torch_images_per_sec": ratio}) + "\n")
+  atomic_files.write_text(
+      out_dir / "ratio.json",
+      json.dumps({"jax_over_torch_images_per_sec": ratio}) + "\n",
+  )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ r"""Times every convolution of SP-Net in NHWC and in NCHW dimension order.
 spg_jax's layers order dimensions as flax does, NHWC with HWIO kernels. XLA
 picks the physical layout of each array itself, but the logical order is
 where it starts from, and backends differ in which they favour. This traces
-SP-Net's forward pass at the config's batch size, image size and dtype,
+SP-Net's forward pass at one device's share of the config's batch (with
+`config.cpu` applied, as training runs on a CPU), its image size and dtype,
 takes each distinct convolution in it (the generator's 7x7 stem and head,
 its stride-2 downsamplings, residual blocks and the four phases of each
 upsampling), and times its forward pass with both gradients, as training
@@ -15,8 +16,6 @@ BENCHMARKS.md, not part of the package.
 """
 
 from collections.abc import Callable
-import statistics
-import time
 from typing import Any
 
 from absl import app
@@ -25,17 +24,13 @@ import jax
 from jax.extend import core
 import jax.numpy as jnp
 import ml_collections
-from ml_collections import config_flags
 
+from benchmarks import piece_flags
+from spg_jax import host_cpu
+from spg_jax import profiling
 from spg_jax.models import layers
 from spg_jax.models import spg
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Training configuration file.", lock_config=True
-)
-_REPEATS = flags.DEFINE_integer(
-    "repeats", 7, "Timed calls per convolution and layout; the median counts."
-)
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _NCHW = ("NCHW", "OIHW", "NCHW")
 # Axis permutations from the NHWC operands to the NCHW ones.
@@ -62,18 +57,6 @@ def _describe(equation: core.JaxprEqn) -> str:
       f"{kernel[0]}x{kernel[1]}/{stride} {kernel[2]}->{kernel[3]}"
       f" at {lhs.shape[1]}x{lhs.shape[2]}"
   )
-
-
-def _median_ms(
-    function: Callable[..., Any], args: tuple[jax.Array, ...]
-) -> float:
-  jax.block_until_ready(function(*args))
-  times = []
-  for _ in range(_REPEATS.value):
-    start = time.perf_counter()
-    jax.block_until_ready(function(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times) * 1e3
 
 
 def layout_gradients(
@@ -107,13 +90,14 @@ def layout_gradients(
 
 
 def distinct_convolutions(
-    config: ml_collections.ConfigDict,
+    config: ml_collections.ConfigDict, batch_size: int
 ) -> dict[str, core.JaxprEqn]:
-  """SP-Net's convolutions at the config's batch and size, one per shape."""
+  """SP-Net's convolutions at `batch_size` and the config's size, one per
+  shape."""
   networks = spg.Networks.from_config(config)
   size = config.data.image_size
   params = networks.init(jax.random.key(config.seed), size)["sp"]
-  batch = [config.batch_size, size, size]
+  batch = [batch_size, size, size]
   image = jnp.zeros(batch + [3])
   labels = jnp.zeros(batch + [networks.num_classes])
   mask = jnp.zeros(batch + [1])
@@ -124,13 +108,17 @@ def distinct_convolutions(
   return distinct
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
   del argv
-  config = _CONFIG.value
+  config = holders["config"].value
+  repeats = holders["repeats"].value
+  host_cpu.configure(config.cpu)
+  batch_size = config.batch_size // jax.device_count()
   size = config.data.image_size
-  distinct = distinct_convolutions(config)
+  distinct = distinct_convolutions(config, batch_size)
   print(
-      f"SP-Net, batch {config.batch_size}, {size}x{size},"
+      f"SP-Net, batch {batch_size} (one of {jax.device_count()} devices),"
+      f" {size}x{size},"
       f" {layers.compute_dtype(config.dtype).name},"
       f" {jax.devices()[0].device_kind},"
       f" jax {jax.__version__}: forward and both gradients, median ms\n"
@@ -140,7 +128,10 @@ def main(argv: list[str]) -> None:
   totals = [0.0, 0.0]
   for name, equation in distinct.items():
     times = [
-        _median_ms(*layout_gradients(equation, nchw)) for nchw in (False, True)
+        profiling.median_single_call_ms(
+            *layout_gradients(equation, nchw), repeats
+        )
+        for nchw in (False, True)
     ]
     totals = [total + t for total, t in zip(totals, times)]
     ratio = times[1] / times[0]
@@ -152,4 +143,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _holders = piece_flags.define(
+      7, "Timed calls per convolution and layout; the median counts."
+  )
+  app.run(lambda argv: main(argv, _holders))

@@ -12,14 +12,13 @@ measuring instrument for BENCHMARKS.md, not part of the package.
 """
 
 from collections.abc import Callable
-from typing import Any
 
 from absl import app
 from absl import flags
 import jax
 import ml_collections
-from ml_collections import config_flags
 
+from benchmarks import piece_flags
 from spg_jax import host_cpu
 from spg_jax import profiling
 from spg_jax.datasets import classes
@@ -86,28 +85,6 @@ def pieces(
   }
 
 
-def _median_ms(
-    function: Callable[..., Any], args: tuple[Any, ...], repeats: int
-) -> float:
-  seconds = profiling.median_call_seconds(
-      lambda: function(*args), warmup_calls=1, windows=repeats, window_calls=1
-  )
-  return seconds * 1e3
-
-
-def _define_flags() -> dict[str, flags.FlagHolder]:
-  """The command line's flags, defined only when run as a program, so that
-  importing this module next to other programs' flags never clashes."""
-  return {
-      "config": config_flags.DEFINE_config_file(
-          "config", None, "Training configuration file.", lock_config=True
-      ),
-      "repeats": flags.DEFINE_integer(
-          "repeats", 21, "Timed calls per piece and form; the median counts."
-      ),
-  }
-
-
 def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
   del argv
   config = holders["config"].value
@@ -127,7 +104,7 @@ def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
     channels = f"{operands[1].shape[2]}->{operands[1].shape[3]}"
     for form in FORMS:
       times = [
-          _median_ms(piece, operands, repeats)
+          profiling.median_single_call_ms(piece, operands, repeats)
           for piece in pieces(form).values()
       ]
       cells = " | ".join(f"{t:.2f}" for t in times)
@@ -135,5 +112,7 @@ def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
 
 
 if __name__ == "__main__":
-  _holders = _define_flags()
+  _holders = piece_flags.define(
+      21, "Timed calls per piece and form; the median counts."
+  )
   app.run(lambda argv: main(argv, _holders))

@@ -6,9 +6,11 @@ r"""Runs the benchmark's standard cases on one config and tabulates them.
 Each case is one `python -m spg_jax.benchmark` process (so each reports its
 own compile time and allocator peak), writing `CASE.json` in `--out_dir`;
 the suite then prints a Markdown table of them all, ready for BENCHMARKS.md,
-and writes it to `table.md`. Cases already in `--out_dir` are read back,
-not rerun, so a run cut short (a lent GPU's time per command is limited)
-resumes where it stopped; `--rerun` times them again. A case that fails
+and writes it to `table.md`. Cases already in `--out_dir` with the same
+arguments are read back, not rerun, so a run cut short (a lent GPU's time
+per command is limited) resumes where it stopped; a case run with other
+arguments (another config, say) runs again, and `--rerun` times them all
+again. A case that fails
 (out of memory, say) is reported and the others still run. Arguments the
 suite does not know (timing flags, `--config.*` overrides) go to every
 case, before the case's own, which win where both set a value.
@@ -22,6 +24,7 @@ import sys
 
 from benchmarks import compare_torch
 from spg_jax import atomic_files
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -108,10 +111,17 @@ def table_row(case: Case, results: dict) -> str:
       f"{results['compile_s']:.1f}",
       flops_text,
       f"{results['tflops_per_sec']:.4g}",
-      f"{100 * results['mfu']:.1f}%",
+      "n/a" if results["mfu"] is None else f"{100 * results['mfu']:.1f}%",
       f"{results['peak_memory_bytes'] / 2**30:.2f}",
   )
   return "| " + " | ".join(cells) + " |"
+
+
+def _ran_with(json_path: pathlib.Path, arguments: list[str]) -> bool:
+  """Whether `json_path` holds a finished run with exactly `arguments`."""
+  if not json_path.exists():
+    return False
+  return json.loads(json_path.read_text()).get("arguments") == arguments
 
 
 def main() -> None:
@@ -132,8 +142,9 @@ def main() -> None:
   failed = []
   for case in cases:
     json_path = out_dir / f"{case.name}.json"
-    if known.rerun or not json_path.exists():
-      arguments = [*forwarded, *case.arguments]
+    arguments = [*forwarded, *case.arguments]
+    if known.rerun or not _ran_with(json_path, arguments):
+      json_path.unlink(missing_ok=True)  # a failed rerun leaves no old figures
       if not compare_torch.run_benchmark(
           sys.executable, "spg_jax.benchmark", arguments, json_path
       ):

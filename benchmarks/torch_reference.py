@@ -25,7 +25,7 @@ only as on the JAX side (`spg_jax.flop_count`), though it also counts kernel
 taps on padding.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 import json
 import os
 import platform
@@ -50,7 +50,6 @@ from spg_jax.datasets import classes
 _PHASES = ("sp", "sg", "joint")
 _LEAK = 0.2
 _NORM_EPS = 1e-6  # flax.linen.InstanceNorm's epsilon
-_PEAK_MATMUL_SIZE = 2048
 
 
 def _norm(kind: str, features: int) -> nn.Module:
@@ -194,11 +193,24 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 def _gan_terms(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+  """The discriminator's loss on one scale's logits of real or fake input,
+  as `spg_jax.losses.discriminator_loss` computes it."""
   if kind == "lsgan":
     return torch.mean((logits - (1.0 if real else 0.0)) ** 2)
   if kind == "hinge":
     return torch.mean(F.relu(1.0 - logits if real else 1.0 + logits))
-  return torch.mean(F.softplus(-logits if real else logits))
+  if kind == "nonsaturating":
+    return torch.mean(F.softplus(-logits if real else logits))
+  raise ValueError(f"Unknown GAN loss {kind!r}.")
+
+
+def _generator_gan_term(kind: str, logits: torch.Tensor) -> torch.Tensor:
+  """The generator's loss on one scale's logits of its fakes, as
+  `spg_jax.losses.generator_gan_loss` computes it: hinge's generator raises
+  the logits rather than pushing them past a margin."""
+  if kind == "hinge":
+    return -torch.mean(logits)
+  return _gan_terms(kind, logits, real=True)
 
 
 def _mean(values: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -240,7 +252,7 @@ class SPGTwin(nn.Module):
     fake = disc(fake_input)
     with torch.no_grad():
       real = disc(real_input)
-    gan = _mean([_gan_terms(self.loss.gan, f[-1], True) for f in fake])
+    gan = _mean([_generator_gan_term(self.loss.gan, f[-1]) for f in fake])
     matching = _mean([
         _mean([torch.mean(torch.abs(a - b)) for a, b in zip(fs[:-1], rs[:-1])])
         for fs, rs in zip(fake, real)
@@ -432,25 +444,43 @@ def _counted_flops(call) -> float:
   return float(counter.get_total_flops())
 
 
-def _peak(device: torch.device, dtype: str) -> tuple[float, str]:
+def _peak(device: torch.device, dtype: str) -> tuple[float | None, str]:
+  """Peak FLOP/s and its source, as `spg_jax.profiling.peak_flops` has it:
+  a GPU's from the table (None if missing), a CPU's measured."""
   if device.type == "cuda":
-    peak = device_peaks.table_peak_flops(torch.cuda.get_device_name(device), dtype)
-    if peak is not None:
-      return peak, "vendor peak (spg_jax.device_peaks)"
-  size = _PEAK_MATMUL_SIZE
+    peak = device_peaks.table_peak_flops(
+        torch.cuda.get_device_name(device), dtype
+    )
+    if peak is None:
+      return None, device_peaks.UNKNOWN_PEAK_SOURCE
+    return peak, "vendor peak (spg_jax.device_peaks)"
+  size = device_peaks.CPU_PEAK_MATMUL_SIZE
   a = torch.ones(size, size, device=device, dtype=getattr(torch, dtype))
+  a @ a  # pylint: disable=pointless-statement
   best = float("inf")
-  for _ in range(6):
+  for _ in range(device_peaks.CPU_PEAK_REPEATS):
     start = time.perf_counter()
-    a @ a
-    _synchronize(device)
+    a @ a  # pylint: disable=pointless-statement
     best = min(best, time.perf_counter() - start)
   return 2 * size**3 / best, f"measured: {size}x{size} {dtype} matmul"
 
 
-def _peak_memory(device: torch.device) -> tuple[int, str]:
+def _forget_peak_memory(device: torch.device) -> None:
+  """Starts the GPU's peak over, so that it covers only what follows (the
+  eager step that counts FLOPs allocates more than the compiled one)."""
   if device.type == "cuda":
-    return torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+    torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_memory(device: torch.device) -> tuple[int, str]:
+  """The GPU's peak allocation since `_forget_peak_memory`, or on a CPU the
+  process's peak resident memory, libraries included (not comparable with
+  JAX's buffer assignment)."""
+  if device.type == "cuda":
+    return (
+        torch.cuda.max_memory_allocated(device),
+        "torch.cuda.max_memory_allocated",
+    )
   kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
   return kib * 1024, "process peak resident memory (ru_maxrss)"
 
@@ -480,6 +510,7 @@ def measure_train(config, phase, warmup, windows, window_calls) -> dict[str, Any
   size = config.data.image_size
   batch = random_batch(config.batch_size, size, size, trainer.model.num_classes, device)
   flops = _counted_flops(lambda: trainer.step(phase, batch, compiled=False))
+  _forget_peak_memory(device)
   compile_s = _first_call_seconds(lambda: trainer.step(phase, batch), device)
   seconds = _median_call_seconds(
       lambda: trainer.step(phase, batch), device, warmup, windows, window_calls
@@ -515,23 +546,29 @@ def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> 
           batch["image"], model.one_hot(probabilities.argmax(1)), batch["mask"]
       )[1]
 
-  compiled = torch.compile(complete)
+  # Specialised to each shape, as JAX compiles one program per shape: a
+  # dynamic-shape program, which torch.compile makes once a second shape
+  # comes, would be timed against JAX's specialised ones.
+  compiled = torch.compile(complete, dynamic=False)
   peak = _peak(device, config.dtype)
+  memory = []
 
   def run(batch_size, height, width):
     batch = random_batch(batch_size, height, width, model.num_classes, device)
     flops = _counted_flops(lambda: complete(batch))
+    _forget_peak_memory(device)
     compile_s = _first_call_seconds(lambda: compiled(batch), device)
     seconds = _median_call_seconds(
         lambda: compiled(batch), device, warmup, windows, window_calls
     )
+    memory.append(_peak_memory(device))
     return device_peaks.step_figures(flops, seconds, batch_size, peak, compile_s)
 
   latency = {f"{h}x{w}": run(1, h, w) for h, w in sizes}
   throughput = {str(b): run(b, *sizes[0]) for b in batch_sizes}
   best = max(throughput, key=lambda b: throughput[b]["images_per_sec"])
   first = latency[f"{sizes[0][0]}x{sizes[0][1]}"]
-  memory, memory_source = _peak_memory(device)
+  memory, memory_source = max(memory)
   return {
       "mode": "infer",
       "step_time_ms": first["step_time_ms"],
@@ -540,6 +577,7 @@ def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> 
       "best_batch": int(best),
       "tflops_per_sec": throughput[best]["tflops_per_sec"],
       "mfu": throughput[best]["mfu"],
+      "compile_note": "first call at batch 1, compilation included",
       "peak_memory_bytes": memory,
       "peak_memory_source": memory_source,
       "latency_batch_1": latency,

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import json
 import os
 import platform
+import sys
 import time
 from typing import Any
 
@@ -36,12 +37,12 @@ from absl import app
 from absl import flags
 import flax
 import jax
-import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
 from spg_jax import atomic_files
+from spg_jax import config_checks
 from spg_jax import device_peaks
 from spg_jax import host_cpu
 from spg_jax import profiling
@@ -231,9 +232,24 @@ def parse_size(text: str) -> tuple[int, int]:
     ValueError: `text` is not two positive integers joined by 'x'.
   """
   parts = text.lower().split("x")
-  if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+  if len(parts) != 2 or not all(_is_positive_integer(part) for part in parts):
     raise ValueError(f"Size {text!r} is not HEIGHTxWIDTH, e.g. 1024x2048.")
   return int(parts[0]), int(parts[1])
+
+
+def parse_batch_size(text: str) -> int:
+  """'8' -> 8.
+
+  Raises:
+    ValueError: `text` is not a positive integer.
+  """
+  if not _is_positive_integer(text):
+    raise ValueError(f"Batch size {text!r} is not a positive integer.")
+  return int(text)
+
+
+def _is_positive_integer(text: str) -> bool:
+  return text.isdigit() and int(text) > 0
 
 
 def measure_infer(
@@ -248,13 +264,14 @@ def measure_infer(
 
   The top-level figures are the batch-1 latency at `sizes[0]`
   (`step_time_ms`, `compile_s`) and the best throughput over `batch_sizes`
-  at that size (`images_per_sec`, `tflops_per_sec`, `mfu`).
+  at that size (`images_per_sec`, `tflops_per_sec`, `mfu`); the peak memory
+  is the largest of all the runs.
   """
   device = jax.devices()[0]
   mesh = sharding.make_mesh([device])
   networks = spg.Networks.from_config(config)
-  all_params = networks.init(jax.random.key(config.seed), config.data.image_size)
-  params = jax.device_put({"sp": all_params["sp"], "sg": all_params["sg"]}, device)
+  params = networks.init(jax.random.key(config.seed), config.data.image_size)
+  params = jax.device_put({"sp": params["sp"], "sg": params["sg"]}, device)
   peak = profiling.peak_flops(mesh, layers.compute_dtype(config.dtype))
 
   def completion(nets: spg.Networks) -> Any:
@@ -284,16 +301,18 @@ def measure_infer(
     )
 
   latency = {}
+  memory = []  # each run's compiled bytes
   for height, width in sizes:
-    latency[f"{height}x{width}"], _ = run(1, height, width)
+    latency[f"{height}x{width}"], bytes_used = run(1, height, width)
+    memory.append(bytes_used)
   throughput = {}
-  memory = {}
   for batch_size in batch_sizes:
-    throughput[batch_size], memory[batch_size] = run(batch_size, *sizes[0])
+    throughput[batch_size], bytes_used = run(batch_size, *sizes[0])
+    memory.append(bytes_used)
   best = max(throughput, key=lambda b: throughput[b]["images_per_sec"])
   first = latency[f"{sizes[0][0]}x{sizes[0][1]}"]
   peak_memory, memory_source = profiling.peak_memory_bytes(
-      [device], max(memory.values())
+      [device], max(memory)
   )
   return {
       "mode": "infer",
@@ -364,13 +383,19 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
           "phase", "joint", steps.PHASES, "train: the phase whose step is timed."
       ),
       "warmup": flags.DEFINE_integer(
-          "warmup", 3, "train/infer: calls run before timing starts."
+          "warmup",
+          3,
+          "train/infer: calls run before timing starts.",
+          lower_bound=0,
       ),
       "windows": flags.DEFINE_integer(
-          "windows", 5, "train/infer: timed windows; the median is reported."
+          "windows",
+          5,
+          "train/infer: timed windows; the median is reported.",
+          lower_bound=1,
       ),
       "window_calls": flags.DEFINE_integer(
-          "window_calls", 5, "train/infer: calls per window."
+          "window_calls", 5, "train/infer: calls per window.", lower_bound=1
       ),
       "infer_sizes": flags.DEFINE_list(
           "infer_sizes",
@@ -379,12 +404,19 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
           " timed at each of --infer_batches.",
       ),
       "infer_batches": flags.DEFINE_list(
-          "infer_batches", ["1", "8", "32"], "infer: batch sizes for throughput."
+          "infer_batches",
+          ["1", "8", "32"],
+          "infer: batch sizes for throughput.",
       ),
       "warmup_batches": flags.DEFINE_integer(
-          "warmup_batches", 4, "input: batches read before timing starts."
+          "warmup_batches",
+          4,
+          "input: batches read before timing starts.",
+          lower_bound=0,
       ),
-      "batches": flags.DEFINE_integer("batches", 20, "input: batches timed."),
+      "batches": flags.DEFINE_integer(
+          "batches", 20, "input: batches timed.", lower_bound=1
+      ),
   }
   flags.mark_flags_as_required(["config"])
   return holders
@@ -394,11 +426,13 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   config = holders["config"].value
+  mode = holders["mode"].value
   try:
     host_cpu.configure(config.cpu)
+    if mode != "input":  # the input mode checks the data config itself
+      config_checks.check_model_and_steps(config, _mesh(mode))
   except ValueError as error:
     raise app.UsageError(str(error)) from None
-  mode = holders["mode"].value
   timing = (
       holders["warmup"].value,
       holders["windows"].value,
@@ -409,18 +443,37 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
   elif mode == "infer":
     try:
       sizes = [parse_size(text) for text in holders["infer_sizes"].value]
-      batch_sizes = [int(text) for text in holders["infer_batches"].value]
+      batch_sizes = [
+          parse_batch_size(text) for text in holders["infer_batches"].value
+      ]
     except ValueError as error:
       raise app.UsageError(str(error)) from None
+    if not sizes or not batch_sizes:
+      raise app.UsageError(
+          "--infer_sizes and --infer_batches each need at least one value."
+      )
     results = measure_infer(config, sizes, batch_sizes, *timing)
   else:
     results = _measure_input_or_exit(
         config, holders["warmup_batches"].value, holders["batches"].value
     )
+  # What was run, so that a reader (or `benchmarks.suite`, resuming) can tell
+  # which settings the figures are for.
+  results["arguments"] = [
+      argument for argument in sys.argv[1:]
+      if not argument.startswith("--json=")
+  ]
   text = json.dumps(results, indent=2)
   print(text)
   if holders["json"].value:
     atomic_files.write_text(holders["json"].value, text + "\n")
+
+
+def _mesh(mode: str) -> jax.sharding.Mesh:
+  """The devices `mode` runs on: all of them to train, one to infer."""
+  if mode == "train":
+    return sharding.make_mesh()
+  return sharding.make_mesh(jax.devices()[:1])
 
 
 def _measure_input_or_exit(

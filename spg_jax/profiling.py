@@ -3,8 +3,9 @@
 FLOPs are the convolutions' and matmuls' of the traced program
 (`spg_jax.flop_count`), the whole mesh's; XLA's own count for the compiled
 program, one device's share, is kept beside them for reference (on GPUs it
-misses the work of cuDNN and cuBLAS calls). Memory is XLA's buffer
-assignment for one device. Times are taken around `jax.block_until_ready`
+misses the work of cuDNN and cuBLAS calls). Memory is an accelerator
+allocator's peak, or on a CPU XLA's buffer assignment for one device. Times
+are taken around `jax.block_until_ready`
 at the end of windows of several calls, so that the host keeps dispatching
 ahead of the device inside a window, as in training.
 """
@@ -25,11 +26,6 @@ from spg_jax import device_peaks
 from spg_jax import dispatch_window
 from spg_jax import flop_count
 from spg_jax import sharding
-
-# The side of the square matmuls that measure a CPU's peak; large enough that
-# a few cores spend well over 99% of their time in the multiply itself.
-_CPU_PEAK_MATMUL_SIZE = 2048
-_CPU_PEAK_REPEATS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,13 +97,24 @@ def median_call_seconds(
   return statistics.median(means)
 
 
+def median_single_call_ms(
+    function: Callable[..., Any], args: Sequence[Any], repeats: int
+) -> float:
+  """Median milliseconds of `repeats` calls of `function(*args)`, each
+  waited for, after one warm-up call: a piece of a step timed on its own."""
+  seconds = median_call_seconds(
+      lambda: function(*args), warmup_calls=1, windows=repeats, window_calls=1
+  )
+  return seconds * 1e3
+
+
 def measured_peak_flops(mesh: Mesh, dtype: jnp.dtype) -> float:
   """FLOP/s of all of `mesh`'s devices at once on large `dtype` matmuls.
 
   Each device multiplies its own pair of square matrices, as many at once as
   the mesh has devices; the best of a few repeats is taken.
   """
-  size = _CPU_PEAK_MATMUL_SIZE
+  size = device_peaks.CPU_PEAK_MATMUL_SIZE
   operands = jax.device_put(
       jnp.ones([mesh.size, size, size], dtype),
       NamedSharding(mesh, P(sharding.BATCH_AXIS)),
@@ -115,29 +122,33 @@ def measured_peak_flops(mesh: Mesh, dtype: jnp.dtype) -> float:
   multiply = jax.jit(lambda a: jnp.einsum("bij,bjk->bik", a, a))
   jax.block_until_ready(multiply(operands))
   best = float("inf")
-  for _ in range(_CPU_PEAK_REPEATS):
+  for _ in range(device_peaks.CPU_PEAK_REPEATS):
     start = time.perf_counter()
     jax.block_until_ready(multiply(operands))
     best = min(best, time.perf_counter() - start)
   return 2 * size**3 * mesh.size / best
 
 
-def peak_flops(mesh: Mesh, dtype: jnp.dtype) -> tuple[float, str]:
+def peak_flops(mesh: Mesh, dtype: jnp.dtype) -> tuple[float | None, str]:
   """Peak FLOP/s of the whole mesh in `dtype`, and where the figure is from.
 
-  Accelerators use `device_peaks`' table; a CPU, or an accelerator missing
-  from the table, is measured.
+  A CPU's is measured; accelerators use `device_peaks`' table, and one
+  missing from it has None: a matmul small enough to time quickly would
+  understate its peak, and so overstate MFU.
   """
   device = mesh.devices.flat[0]
+  if device.platform == "cpu":
+    size = device_peaks.CPU_PEAK_MATMUL_SIZE
+    return measured_peak_flops(mesh, dtype), (
+        f"measured: {size}x{size} {jnp.dtype(dtype).name} matmuls on each of"
+        f" {mesh.size} device(s)"
+    )
   per_device = device_peaks.table_peak_flops(
       device.device_kind, jnp.dtype(dtype).name
   )
-  if per_device is not None and device.platform != "cpu":
-    return per_device * mesh.size, "vendor peak (spg_jax.device_peaks)"
-  return measured_peak_flops(mesh, dtype), (
-      f"measured: {_CPU_PEAK_MATMUL_SIZE}x{_CPU_PEAK_MATMUL_SIZE}"
-      f" {jnp.dtype(dtype).name} matmuls on each of {mesh.size} device(s)"
-  )
+  if per_device is None:
+    return None, device_peaks.UNKNOWN_PEAK_SOURCE
+  return per_device * mesh.size, "vendor peak (spg_jax.device_peaks)"
 
 
 def peak_memory_bytes(

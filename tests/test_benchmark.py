@@ -4,13 +4,16 @@ import json
 import pathlib
 import subprocess
 import sys
+import types
 
 import jax
+import numpy as np
 import pytest
 
 from configs import synthetic
 from spg_jax import benchmark
 from spg_jax import device_peaks
+from spg_jax import profiling
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -105,6 +108,7 @@ def test_input_mode_counts_the_images_it_times(scenes_config):
         ("TPU v5", "bfloat16", 459.0),
         ("NVIDIA H100 80GB HBM3", "bfloat16", 989.4),
         ("NVIDIA H100 PCIe", "float32", 378.0),
+        ("NVIDIA H100 NVL", "bfloat16", 835.5),
         ("NVIDIA A100-SXM4-40GB", "float32", 156.0),
         ("cpu", "float32", None),
     ],
@@ -112,6 +116,28 @@ def test_input_mode_counts_the_images_it_times(scenes_config):
 def test_peaks_match_the_most_specific_device_kind(kind, dtype, tflops):
   peak = device_peaks.table_peak_flops(kind, dtype)
   assert peak == (tflops * 1e12 if tflops else None)
+
+
+def _fake_mesh(platform, device_kind, size):
+  device = types.SimpleNamespace(platform=platform, device_kind=device_kind)
+  return types.SimpleNamespace(
+      devices=np.array([device] * size, dtype=object), size=size
+  )
+
+
+def test_an_accelerator_missing_from_the_table_gets_no_mfu():
+  """A known GPU's peak is the table's times the devices; an unknown one's
+  is None (not a small matmul's rate, which would overstate MFU), and so
+  are its MFU and peak figures, while its FLOP/s is still reported."""
+  peak = profiling.peak_flops(_fake_mesh("gpu", "NVIDIA H100 80GB HBM3", 2),
+                              "bfloat16")
+  assert peak == (2 * 989.4e12, "vendor peak (spg_jax.device_peaks)")
+  peak = profiling.peak_flops(_fake_mesh("gpu", "NVIDIA B200", 1), "bfloat16")
+  assert peak == (None, device_peaks.UNKNOWN_PEAK_SOURCE)
+  figures = device_peaks.step_figures(2e12, 0.5, 8, peak, 3.0)
+  assert figures["tflops_per_sec"] == 4.0
+  assert figures["images_per_sec"] == 16.0
+  assert figures["mfu"] is None and figures["peak_tflops_per_sec"] is None
 
 
 @pytest.mark.parametrize("text", ["256", "256x", "0x256", "axb", "1x2x3"])
@@ -135,9 +161,37 @@ def test_command_line_writes_the_json_and_refuses_bad_sizes(tmp_path):
   written = json.loads(out.read_text())
   assert written == json.loads(result.stdout[result.stdout.index("{"):])
   assert set(benchmark.RESULT_KEYS) <= written.keys()
+  assert written["arguments"] == [*command[3:], "--infer_sizes=16x16"]
   result = subprocess.run(
       command + ["--infer_sizes=16by16"],
       cwd=_REPO, capture_output=True, text=True, check=False,
   )
   assert result.returncode != 0
   assert "Size '16by16' is not HEIGHTxWIDTH" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--windows=0"], "--windows=0: 0 is not a positive integer"),
+        (["--infer_batches=0"], "Batch size '0' is not a positive integer."),
+        (["--infer_batches="], "--infer_batches each need at least one value"),
+        (
+            ["--mode=train", "--config.batch_size=3"],
+            "config.batch_size=3 must be a positive multiple of the 2 devices",
+        ),
+    ],
+)
+def test_command_line_refuses_bad_settings_before_measuring(
+    arguments, message
+):
+  result = subprocess.run(
+      [
+          sys.executable, "-m", "spg_jax.benchmark",
+          "--config=configs/synthetic.py:tiny", "--mode=infer", *arguments,
+      ],
+      cwd=_REPO, capture_output=True, text=True, check=False,
+  )
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert not result.stdout.strip()  # no figures printed

@@ -11,7 +11,7 @@ from configs import synthetic
 def test_finds_each_kind_of_generator_convolution_once():
   config = synthetic.get_config("tiny")
   downsamplings = config.model.sp_generator.num_downsamplings
-  names = list(conv_layouts.distinct_convolutions(config))
+  names = list(conv_layouts.distinct_convolutions(config, config.batch_size))
   # 7x7 stem, each downsampling, the residual 3x3, four phases per
   # upsampling, 7x7 head.
   assert len(names) == 3 + 5 * downsamplings
@@ -21,7 +21,9 @@ def test_finds_each_kind_of_generator_convolution_once():
 
 def test_both_layouts_compute_the_same_gradients():
   config = synthetic.get_config("tiny")
-  for equation in conv_layouts.distinct_convolutions(config).values():
+  for equation in conv_layouts.distinct_convolutions(
+      config, config.batch_size
+  ).values():
     gradients_nhwc = conv_layouts.layout_gradients(equation, nchw=False)
     gradients_nchw = conv_layouts.layout_gradients(equation, nchw=True)
     lhs_nhwc, kernel_hwio = gradients_nhwc[0](*gradients_nhwc[1])
