@@ -1,7 +1,8 @@
 r"""Runs the JAX benchmark and the PyTorch twin on one config and compares.
 
-  python -m benchmarks.compare_torch --config=configs/synthetic.py --mode=train \
-      --torch_python=/path/to/venv-with-torch/bin/python --out_dir=/tmp/compare
+  python -m benchmarks.compare_torch --config=configs/synthetic.py \
+      --mode=train --torch_python=/path/to/venv-with-torch/bin/python \
+      --out_dir=/tmp/compare
 
 Every argument it does not know (`--config`, `--mode`, `--phase`, timing and
 `--config.*` overrides) goes to both programs unchanged, one after the other

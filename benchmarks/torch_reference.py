@@ -11,7 +11,8 @@ JSON keys. It runs the fast PyTorch recipe: `torch.compile`, bfloat16
 autocast when the config's dtype is bfloat16, channels-last tensors, fused
 Adam, and discriminator weights frozen while a generator steps.
 
-  python -m benchmarks.torch_reference --config=configs/synthetic.py --mode=train
+  python -m benchmarks.torch_reference --config=configs/synthetic.py \
+      --mode=train
   python -m benchmarks.torch_reference --config=configs/default.py --mode=infer
 
 `benchmarks/compare_torch.py` runs this and the JAX benchmark on the same
@@ -67,7 +68,9 @@ def _reflect_conv(
 ) -> nn.Sequential:
   return nn.Sequential(
       nn.ReflectionPad2d(dilation * (kernel // 2)),
-      nn.Conv2d(in_features, out_features, kernel, dilation=dilation, bias=bias),
+      nn.Conv2d(
+          in_features, out_features, kernel, dilation=dilation, bias=bias
+      ),
   )
 
 
@@ -92,7 +95,10 @@ class GlobalGenerator(nn.Module):
   """pix2pixHD's global generator, as `spg_jax.models.generators`."""
 
   def __init__(
-      self, in_features: int, out_features: int, config: ml_collections.ConfigDict
+      self,
+      in_features: int,
+      out_features: int,
+      config: ml_collections.ConfigDict,
   ):
     super().__init__()
     norm, bias = config.norm, config.norm == "none"
@@ -117,8 +123,13 @@ class GlobalGenerator(nn.Module):
       if config.upsampling == "transpose":
         layers.append(
             nn.ConvTranspose2d(
-                features, features // 2, 3, stride=2, padding=1,
-                output_padding=1, bias=bias,
+                features,
+                features // 2,
+                3,
+                stride=2,
+                padding=1,
+                output_padding=1,
+                bias=bias,
             )
         )
       else:
@@ -140,12 +151,14 @@ class _PatchDiscriminator(nn.Module):
   def __init__(self, in_features: int, config: ml_collections.ConfigDict):
     super().__init__()
     width = config.base_features
-    self.blocks = nn.ModuleList([
-        nn.Sequential(
-            nn.Conv2d(in_features, width, 4, stride=2, padding=1),
-            nn.LeakyReLU(_LEAK),
-        )
-    ])
+    self.blocks = nn.ModuleList(
+        [
+            nn.Sequential(
+                nn.Conv2d(in_features, width, 4, stride=2, padding=1),
+                nn.LeakyReLU(_LEAK),
+            )
+        ]
+    )
     for index in range(1, config.num_layers + 1):
       next_width = config.base_features * min(2**index, 8)
       stride = 2 if index < config.num_layers else 1
@@ -155,7 +168,10 @@ class _PatchDiscriminator(nn.Module):
           nn.Sequential(
               padding,
               nn.Conv2d(
-                  width, next_width, 4, stride=stride,
+                  width,
+                  next_width,
+                  4,
+                  stride=stride,
                   bias=config.norm == "none",
               ),
               _norm(config.norm, next_width),
@@ -180,7 +196,10 @@ class MultiScaleDiscriminator(nn.Module):
   def __init__(self, in_features: int, config: ml_collections.ConfigDict):
     super().__init__()
     self.scales = nn.ModuleList(
-        [_PatchDiscriminator(in_features, config) for _ in range(config.num_scales)]
+        [
+            _PatchDiscriminator(in_features, config)
+            for _ in range(config.num_scales)
+        ]
     )
 
   def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
@@ -229,7 +248,9 @@ class SPGTwin(nn.Module):
     super().__init__()
     self.num_classes = classes.get_class_table(config.data.classes).num_classes
     inputs = 3 + self.num_classes + 1
-    self.sp = GlobalGenerator(inputs, self.num_classes, config.model.sp_generator)
+    self.sp = GlobalGenerator(
+        inputs, self.num_classes, config.model.sp_generator
+    )
     self.sg = GlobalGenerator(inputs, 3, config.model.sg_generator)
     self.sp_disc = MultiScaleDiscriminator(inputs, config.model.discriminator)
     self.sg_disc = MultiScaleDiscriminator(inputs, config.model.discriminator)
@@ -237,15 +258,21 @@ class SPGTwin(nn.Module):
 
   def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
     one_hot = F.one_hot(labels.long(), self.num_classes).float()
-    return one_hot.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    return one_hot.permute(0, 3, 1, 2).contiguous(
+        memory_format=torch.channels_last
+    )
 
   def predict_labels(self, image, known, mask):
     """SP-Net: logits, and probabilities composited with the known labels."""
-    logits = self.sp(torch.cat([image * (1 - mask), known * (1 - mask), mask], 1))
+    logits = self.sp(
+        torch.cat([image * (1 - mask), known * (1 - mask), mask], 1)
+    )
     return logits, torch.where(mask > 0, torch.softmax(logits, 1), known)
 
   def render(self, image, labels, mask):
-    generated = torch.tanh(self.sg(torch.cat([image * (1 - mask), labels, mask], 1)))
+    generated = torch.tanh(
+        self.sg(torch.cat([image * (1 - mask), labels, mask], 1))
+    )
     return generated, torch.where(mask > 0, generated, image)
 
   def _adversarial(self, disc, fake_input, real_input):
@@ -253,18 +280,27 @@ class SPGTwin(nn.Module):
     with torch.no_grad():
       real = disc(real_input)
     gan = _mean([_generator_gan_term(self.loss.gan, f[-1]) for f in fake])
-    matching = _mean([
-        _mean([torch.mean(torch.abs(a - b)) for a, b in zip(fs[:-1], rs[:-1])])
-        for fs, rs in zip(fake, real)
-    ])
-    return self.loss.gan_weight * gan + self.loss.feature_matching_weight * matching
+    matching = _mean(
+        [
+            _mean(
+                [torch.mean(torch.abs(a - b)) for a, b in zip(fs[:-1], rs[:-1])]
+            )
+            for fs, rs in zip(fake, real)
+        ]
+    )
+    return (
+        self.loss.gan_weight * gan
+        + self.loss.feature_matching_weight * matching
+    )
 
   def sp_loss(self, batch):
     """SP-Net's loss and its straight-through completed one-hot labels."""
     image, mask, labels = batch["image"], batch["mask"], batch["label"]
     known = self.one_hot(labels)
     logits, probabilities = self.predict_labels(image, known, mask)
-    hard = F.one_hot(probabilities.argmax(1), self.num_classes).permute(0, 3, 1, 2)
+    hard = F.one_hot(probabilities.argmax(1), self.num_classes).permute(
+        0, 3, 1, 2
+    )
     straight = probabilities + (hard.float() - probabilities).detach()
     completed = torch.where(mask > 0, straight, known)
     corrupted = image * (1 - mask)
@@ -297,9 +333,9 @@ class SPGTwin(nn.Module):
   def disc_loss(self, disc, real_input, fake_input):
     real = disc(real_input)
     fake = disc(fake_input.detach())
-    return _mean([_gan_terms(self.loss.gan, r[-1], True) for r in real]) + _mean(
-        [_gan_terms(self.loss.gan, f[-1], False) for f in fake]
-    )
+    return _mean(
+        [_gan_terms(self.loss.gan, r[-1], True) for r in real]
+    ) + _mean([_gan_terms(self.loss.gan, f[-1], False) for f in fake])
 
 
 class Trainer:
@@ -328,23 +364,29 @@ class Trainer:
     }
     self.compiled_disc_losses = torch.compile(self._disc_step_losses)
 
-  def _discriminator_losses(self, batch, sp_completed=None, sg_labels=None, output=None):
+  def _discriminator_losses(
+      self, batch, sp_completed=None, sg_labels=None, output=None
+  ):
     model, mask, image = self.model, batch["mask"], batch["image"]
     losses = []
     known = model.one_hot(batch["label"])
     if sp_completed is not None:
       corrupted = image * (1 - mask)
-      losses.append(model.disc_loss(
-          model.sp_disc,
-          torch.cat([corrupted, mask, known], 1),
-          torch.cat([corrupted, mask, sp_completed], 1),
-      ))
+      losses.append(
+          model.disc_loss(
+              model.sp_disc,
+              torch.cat([corrupted, mask, known], 1),
+              torch.cat([corrupted, mask, sp_completed], 1),
+          )
+      )
     if output is not None:
-      losses.append(model.disc_loss(
-          model.sg_disc,
-          torch.cat([known, mask, image], 1),
-          torch.cat([sg_labels.detach(), mask, output], 1),
-      ))
+      losses.append(
+          model.disc_loss(
+              model.sg_disc,
+              torch.cat([known, mask, image], 1),
+              torch.cat([sg_labels.detach(), mask, output], 1),
+          )
+      )
     return sum(losses)
 
   def _sp_losses(self, batch):
@@ -373,7 +415,9 @@ class Trainer:
           None if output is None else output.detach(),
       )
 
-  def step(self, phase: str, batch: dict[str, torch.Tensor], compiled: bool = True):
+  def step(
+      self, phase: str, batch: dict[str, torch.Tensor], compiled: bool = True
+  ):
     """One train step of `phase`; returns the generators' loss."""
     generators = {"sp": ["sp"], "sg": ["sg"], "joint": ["sp", "sg"]}[phase]
     discriminators = [f"{name}_disc" for name in generators]
@@ -387,7 +431,9 @@ class Trainer:
       self.optimizers[name].zero_grad(set_to_none=True)
     for name in discriminators:
       getattr(self.model, name).requires_grad_(True)
-    disc_losses = self.compiled_disc_losses if compiled else self._disc_step_losses
+    disc_losses = (
+        self.compiled_disc_losses if compiled else self._disc_step_losses
+    )
     disc_loss = disc_losses(batch, completed, labels, output)
     disc_loss.backward()
     for name in discriminators:
@@ -396,17 +442,23 @@ class Trainer:
     return loss
 
 
-def random_batch(batch_size, height, width, num_classes, device) -> dict[str, torch.Tensor]:
+def random_batch(
+    batch_size, height, width, num_classes, device
+) -> dict[str, torch.Tensor]:
   """Random pixels and labels and a centred hole, as spg_jax.benchmark's."""
   generator = torch.Generator().manual_seed(0)
   mask = torch.zeros(batch_size, 1, height, width)
   mask[:, :, height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1.0
   channels_last = torch.channels_last
   return {
-      "image": (torch.rand(batch_size, 3, height, width, generator=generator) * 2 - 1)
-      .to(device).contiguous(memory_format=channels_last),
-      "label": torch.randint(0, num_classes, (batch_size, height, width), generator=generator)
-      .to(device),
+      "image": (
+          torch.rand(batch_size, 3, height, width, generator=generator) * 2 - 1
+      )
+      .to(device)
+      .contiguous(memory_format=channels_last),
+      "label": torch.randint(
+          0, num_classes, (batch_size, height, width), generator=generator
+      ).to(device),
       "mask": mask.to(device).contiguous(memory_format=channels_last),
   }
 
@@ -487,7 +539,9 @@ def _peak_memory(device: torch.device) -> tuple[int, str]:
 
 def _environment(device: torch.device, config) -> dict[str, Any]:
   return {
-      "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+      "device": torch.cuda.get_device_name(device)
+      if device.type == "cuda"
+      else "cpu",
       "platform": device.type,
       "device_count": 1,
       "dtype": config.dtype,
@@ -504,11 +558,15 @@ def _environment(device: torch.device, config) -> dict[str, Any]:
   }
 
 
-def measure_train(config, phase, warmup, windows, window_calls) -> dict[str, Any]:
+def measure_train(
+    config, phase, warmup, windows, window_calls
+) -> dict[str, Any]:
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   trainer = Trainer(config, device)
   size = config.data.image_size
-  batch = random_batch(config.batch_size, size, size, trainer.model.num_classes, device)
+  batch = random_batch(
+      config.batch_size, size, size, trainer.model.num_classes, device
+  )
   flops = _counted_flops(lambda: trainer.step(phase, batch, compiled=False))
   _forget_peak_memory(device)
   compile_s = _first_call_seconds(lambda: trainer.step(phase, batch), device)
@@ -522,7 +580,11 @@ def measure_train(config, phase, warmup, windows, window_calls) -> dict[str, Any
       "image_size": size,
       "global_batch": config.batch_size,
       **device_peaks.step_figures(
-          flops, seconds, config.batch_size, _peak(device, config.dtype), compile_s
+          flops,
+          seconds,
+          config.batch_size,
+          _peak(device, config.dtype),
+          compile_s,
       ),
       "compile_note": "first step, compilation included",
       "peak_memory_bytes": memory,
@@ -532,10 +594,14 @@ def measure_train(config, phase, warmup, windows, window_calls) -> dict[str, Any
   }
 
 
-def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> dict[str, Any]:
+def measure_infer(
+    config, sizes, batch_sizes, warmup, windows, window_calls
+) -> dict[str, Any]:
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   model = SPGTwin(config).to(device, memory_format=torch.channels_last).eval()
-  autocast = torch.autocast(device.type, torch.bfloat16, enabled=config.dtype == "bfloat16")
+  autocast = torch.autocast(
+      device.type, torch.bfloat16, enabled=config.dtype == "bfloat16"
+  )
 
   def complete(batch):
     with torch.inference_mode(), autocast:
@@ -562,7 +628,9 @@ def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> 
         lambda: compiled(batch), device, warmup, windows, window_calls
     )
     memory.append(_peak_memory(device))
-    return device_peaks.step_figures(flops, seconds, batch_size, peak, compile_s)
+    return device_peaks.step_figures(
+        flops, seconds, batch_size, peak, compile_s
+    )
 
   latency = {f"{h}x{w}": run(1, h, w) for h, w in sizes}
   throughput = {str(b): run(b, *sizes[0]) for b in batch_sizes}
@@ -587,15 +655,25 @@ def measure_infer(config, sizes, batch_sizes, warmup, windows, window_calls) -> 
   }
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "infer"], "What to measure.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Training config file."
+)
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "infer"], "What to measure."
+)
 _PHASE = flags.DEFINE_enum("phase", "joint", _PHASES, "train: the phase timed.")
 _JSON = flags.DEFINE_string("json", None, "Also write the results here.")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Calls before timing.")
-_WINDOWS = flags.DEFINE_integer("windows", 5, "Timed windows (median reported).")
+_WINDOWS = flags.DEFINE_integer(
+    "windows", 5, "Timed windows (median reported)."
+)
 _WINDOW_CALLS = flags.DEFINE_integer("window_calls", 5, "Calls per window.")
-_INFER_SIZES = flags.DEFINE_list("infer_sizes", ["256x256", "1024x2048"], "infer: sizes.")
-_INFER_BATCHES = flags.DEFINE_list("infer_batches", ["1", "8", "32"], "infer: batches.")
+_INFER_SIZES = flags.DEFINE_list(
+    "infer_sizes", ["256x256", "1024x2048"], "infer: sizes."
+)
+_INFER_BATCHES = flags.DEFINE_list(
+    "infer_batches", ["1", "8", "32"], "infer: batches."
+)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -606,7 +684,9 @@ def main(argv: Sequence[str]) -> None:
   if _MODE.value == "train":
     results = measure_train(config, _PHASE.value, *timing)
   else:
-    sizes = [tuple(int(n) for n in text.split("x")) for text in _INFER_SIZES.value]
+    sizes = [
+        tuple(int(n) for n in text.split("x")) for text in _INFER_SIZES.value
+    ]
     batches = [int(text) for text in _INFER_BATCHES.value]
     results = measure_infer(config, sizes, batches, *timing)
   text = json.dumps(results, indent=2)

@@ -1,6 +1,7 @@
 r"""Measures SPG-Net's speed: training steps, inference, or the input pipeline.
 
-  python -m spg_jax.benchmark --config=configs/default.py --mode=train --json=train.json
+  python -m spg_jax.benchmark --config=configs/default.py --mode=train \
+      --json=train.json
   python -m spg_jax.benchmark --config=configs/default.py --mode=infer
   python -m spg_jax.benchmark --config=configs/cityscapes.py --mode=input \
       --config.data.manual_dir=DIR --config.data.cache=False
@@ -325,7 +326,9 @@ def measure_infer(
       "peak_memory_bytes": peak_memory,
       "peak_memory_source": memory_source,
       "latency_batch_1": latency,
-      "throughput": {str(batch): figures for batch, figures in throughput.items()},
+      "throughput": {
+          str(batch): figures for batch, figures in throughput.items()
+      },
       "timing": f"median of {windows} windows of {window_calls} calls",
       **_environment([device], config),
   }
@@ -380,7 +383,10 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
       "mode": flags.DEFINE_enum("mode", "train", MODES, "What to measure."),
       "json": flags.DEFINE_string("json", None, "Also write results here."),
       "phase": flags.DEFINE_enum(
-          "phase", "joint", steps.PHASES, "train: the phase whose step is timed."
+          "phase",
+          "joint",
+          steps.PHASES,
+          "train: the phase whose step is timed.",
       ),
       "warmup": flags.DEFINE_integer(
           "warmup",
@@ -460,7 +466,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
   # What was run, so that a reader (or `benchmarks.suite`, resuming) can tell
   # which settings the figures are for.
   results["arguments"] = [
-      argument for argument in sys.argv[1:]
+      argument
+      for argument in sys.argv[1:]
       if not argument.startswith("--json=")
   ]
   text = json.dumps(results, indent=2)
@@ -480,7 +487,8 @@ def _measure_input_or_exit(
     config: ml_collections.ConfigDict, warmup_batches: int, batches: int
 ) -> Results:
   """`measure_input`, a data error turned into a message and status 1."""
-  from spg_jax.datasets import preparation  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from spg_jax.datasets import preparation
 
   try:
     return measure_input(config, warmup_batches, batches)

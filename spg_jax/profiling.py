@@ -1,4 +1,4 @@
-"""Compile, cost and time jitted functions: the measuring parts of the benchmark.
+"""Compile, cost and time jitted functions: what the benchmark measures with.
 
 FLOPs are the convolutions' and matmuls' of the traced program
 (`spg_jax.flop_count`), the whole mesh's; XLA's own count for the compiled
