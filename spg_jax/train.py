@@ -18,6 +18,7 @@ import numpy as np
 
 from spg_jax import atomic_files
 from spg_jax import checkpoints
+from spg_jax import compilation_cache
 from spg_jax import config_checks
 from spg_jax import dispatch_window
 from spg_jax import evaluate
@@ -75,6 +76,7 @@ def train_and_evaluate(
   # Missing or broken data files fail here, before anything compiles.
   preparation.prepare(config.data)
   networks = spg.Networks.from_config(config)
+  compilation_cache.use(config.compilation_cache_dir, workdir)
   is_chief = jax.process_index() == 0
   if is_chief:
     atomic_files.write_text(
