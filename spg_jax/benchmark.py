@@ -167,8 +167,14 @@ def measure_train(
     warmup_steps: int,
     windows: int,
     window_steps: int,
+    profile_dir: str | None = None,
+    profile_steps: int = 3,
 ) -> Results:
-  """Times `phase`'s train step on every device; returns the figures."""
+  """Times `phase`'s train step on every device; returns the figures.
+
+  With `profile_dir`, `profile_steps` more steps then run under the
+  profiler, their trace written there (`profiling.trace_calls`).
+  """
   if phase not in steps.PHASES:
     raise ValueError(f"Unknown phase {phase!r}; choose one of {steps.PHASES}.")
   mesh = sharding.make_mesh()
@@ -203,6 +209,10 @@ def measure_train(
   seconds = profiling.median_call_seconds(
       train_step, warmup_steps, windows, window_steps
   )
+  profile = None
+  if profile_dir:
+    profiling.trace_calls(train_step, profile_dir, profile_steps)
+    profile = {"dir": profile_dir, "steps": profile_steps}
   devices = list(mesh.devices.flat)
   memory, memory_source = profiling.peak_memory_bytes(
       devices, compiled.memory_bytes_per_device
@@ -222,6 +232,7 @@ def measure_train(
       "peak_memory_bytes": memory,
       "peak_memory_source": memory_source,
       "timing": f"median of {windows} windows of {window_steps} steps",
+      "profile": profile,
       **_environment(devices, config),
   }
 
@@ -403,6 +414,15 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
       "window_calls": flags.DEFINE_integer(
           "window_calls", 5, "train/infer: calls per window.", lower_bound=1
       ),
+      "profile_dir": flags.DEFINE_string(
+          "profile_dir",
+          None,
+          "train: after timing, trace --profile_steps more steps into this"
+          " directory (read it with benchmarks/trace_summary.py).",
+      ),
+      "profile_steps": flags.DEFINE_integer(
+          "profile_steps", 3, "train: steps traced.", lower_bound=1
+      ),
       "infer_sizes": flags.DEFINE_list(
           "infer_sizes",
           ["256x256", "1024x2048"],
@@ -445,7 +465,13 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
       holders["window_calls"].value,
   )
   if mode == "train":
-    results = measure_train(config, holders["phase"].value, *timing)
+    results = measure_train(
+        config,
+        holders["phase"].value,
+        *timing,
+        profile_dir=holders["profile_dir"].value,
+        profile_steps=holders["profile_steps"].value,
+    )
   elif mode == "infer":
     try:
       sizes = [parse_size(text) for text in holders["infer_sizes"].value]

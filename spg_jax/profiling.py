@@ -97,6 +97,21 @@ def median_call_seconds(
   return statistics.median(means)
 
 
+def trace_calls(
+    call: Callable[[], Any], directory: str, calls: int
+) -> None:
+  """Runs `calls` calls of `call` under `jax.profiler`'s trace, written to
+  `directory` for TensorBoard's profile plugin, Perfetto (a
+  `*.trace.json.gz`) or `benchmarks/trace_summary.py`; dispatched as
+  `median_call_seconds` dispatches them."""
+  with jax.profiler.trace(directory, create_perfetto_trace=True):
+    in_flight = dispatch_window.DispatchWindow()
+    for _ in range(calls):
+      result = call()
+      in_flight.add(result)
+    jax.block_until_ready(result)
+
+
 def median_single_call_ms(
     function: Callable[..., Any], args: Sequence[Any], repeats: int
 ) -> float:
