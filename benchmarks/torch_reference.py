@@ -192,6 +192,7 @@ class _PatchDiscriminator(nn.Module):
 
 
 class MultiScaleDiscriminator(nn.Module):
+  """PatchGANs on the input and on its successive 2x downsamplings."""
 
   def __init__(self, in_features: int, config: ml_collections.ConfigDict):
     super().__init__()
@@ -257,6 +258,7 @@ class SPGTwin(nn.Module):
     self.loss = config.loss
 
   def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+    """[B, H, W] class ids -> [B, classes, H, W] one-hot, channels-last."""
     one_hot = F.one_hot(labels.long(), self.num_classes).float()
     return one_hot.permute(0, 3, 1, 2).contiguous(
         memory_format=torch.channels_last
@@ -270,6 +272,7 @@ class SPGTwin(nn.Module):
     return logits, torch.where(mask > 0, torch.softmax(logits, 1), known)
 
   def render(self, image, labels, mask):
+    """SG-Net: the generated image, and it composited with the known one."""
     generated = torch.tanh(
         self.sg(torch.cat([image * (1 - mask), labels, mask], 1))
     )
@@ -331,6 +334,7 @@ class SPGTwin(nn.Module):
     return loss, output
 
   def disc_loss(self, disc, real_input, fake_input):
+    """A discriminator's loss on real and (detached) fake input."""
     real = disc(real_input)
     fake = disc(fake_input.detach())
     return _mean(
@@ -559,8 +563,13 @@ def _environment(device: torch.device, config) -> dict[str, Any]:
 
 
 def measure_train(
-    config, phase, warmup, windows, window_calls
+    config: ml_collections.ConfigDict,
+    phase: str,
+    warmup: int,
+    windows: int,
+    window_calls: int,
 ) -> dict[str, Any]:
+  """Times `phase`'s step as `spg_jax.benchmark.measure_train` does."""
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   trainer = Trainer(config, device)
   size = config.data.image_size
@@ -595,8 +604,14 @@ def measure_train(
 
 
 def measure_infer(
-    config, sizes, batch_sizes, warmup, windows, window_calls
+    config: ml_collections.ConfigDict,
+    sizes: Sequence[tuple[int, int]],
+    batch_sizes: Sequence[int],
+    warmup: int,
+    windows: int,
+    window_calls: int,
 ) -> dict[str, Any]:
+  """Times SP-Net then SG-Net as `spg_jax.benchmark.measure_infer` does."""
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   model = SPGTwin(config).to(device, memory_format=torch.channels_last).eval()
   autocast = torch.autocast(
