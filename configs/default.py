@@ -120,8 +120,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every_steps = 20_000
   config.eval = ml_collections.ConfigDict(dict(batch_size=8, seed=1234))
   # JAX's persistent compilation cache (spg_jax.compilation_cache): a path
-  # relative to the workdir, an absolute one (shared by runs), or '' for none.
-  # A resumed run reads its compiled steps back instead of compiling again.
+  # relative to the workdir, an absolute one (shared by runs), or '' for
+  # none (JAX_COMPILATION_CACHE_DIR, if set, wins). A resumed run reads its
+  # compiled steps back instead of compiling again.
   config.compilation_cache_dir = "compilation_cache"
 
   apply_variant(config, variant)

@@ -65,7 +65,8 @@ def train_and_evaluate(
   """Trains SPG-Net per `config`, resuming from `workdir`, then evaluates.
 
   Writes to `workdir`: config.json, checkpoints/, TensorBoard events,
-  samples/*.png and eval/metrics.json.
+  samples/*.png, eval/metrics.json and, unless `config.compilation_cache_dir`
+  puts it elsewhere, compilation_cache/.
 
   Returns:
     The final evaluation metrics (also in eval/metrics.json).

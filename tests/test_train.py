@@ -53,6 +53,10 @@ def _run_config(data_dir):
   config = synthetic.get_config("tiny")
   config.data.name = "synthetic_scenes/s32"
   config.data.data_dir = str(data_dir)
+  # JAX's compilation cache is one per process: in-process runs would share
+  # the first one's, so each test compiles its own (test_compilation_cache
+  # tests the cache, in processes of its own).
+  config.compilation_cache_dir = ""
   return config
 
 
