@@ -92,8 +92,10 @@ def layout_gradients(
 def distinct_convolutions(
     config: ml_collections.ConfigDict, batch_size: int
 ) -> dict[str, core.JaxprEqn]:
-  """SP-Net's convolutions at `batch_size` and the config's size, one per
-  shape."""
+  """SP-Net's convolutions at `batch_size` and the config's size.
+
+  One per distinct shape, named by it.
+  """
   networks = spg.Networks.from_config(config)
   size = config.data.image_size
   params = networks.init(jax.random.key(config.seed), size)["sp"]
@@ -113,7 +115,7 @@ def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
   config = holders["config"].value
   repeats = holders["repeats"].value
   host_cpu.configure(config.cpu)
-  batch_size = config.batch_size // jax.device_count()
+  batch_size = piece_flags.per_device_batch_size(config)
   size = config.data.image_size
   distinct = distinct_convolutions(config, batch_size)
   print(

@@ -90,7 +90,7 @@ def main(argv: list[str], holders: dict[str, flags.FlagHolder]) -> None:
   config = holders["config"].value
   repeats = holders["repeats"].value
   host_cpu.configure(config.cpu)
-  batch_size = config.batch_size // jax.device_count()
+  batch_size = piece_flags.per_device_batch_size(config)
   size = config.data.image_size
   print(
       f"Output 7x7 convolutions, batch {batch_size} (one of"

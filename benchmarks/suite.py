@@ -9,8 +9,9 @@ the suite then prints a Markdown table of them all, ready for BENCHMARKS.md,
 and writes it to `table.md`. Cases already in `--out_dir` with the same
 arguments are read back, not rerun, so a run cut short (a lent GPU's time
 per command is limited) resumes where it stopped; a case run with other
-arguments (another config, say) runs again, and `--rerun` times them all
-again. A case that fails
+arguments (another config file, say) runs again. Only the command line is
+compared: after editing a config file or the code, `--rerun` times every
+case again. A case that fails
 (out of memory, say) is reported and the others still run. Arguments the
 suite does not know (timing flags, `--config.*` overrides) go to every
 case, before the case's own, which win where both set a value.

@@ -213,8 +213,10 @@ class MultiScaleDiscriminator(nn.Module):
 
 
 def _gan_terms(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
-  """The discriminator's loss on one scale's logits of real or fake input,
-  as `spg_jax.losses.discriminator_loss` computes it."""
+  """A discriminator's loss on one scale's logits of real or fake input.
+
+  As `spg_jax.losses.discriminator_loss` computes it.
+  """
   if kind == "lsgan":
     return torch.mean((logits - (1.0 if real else 0.0)) ** 2)
   if kind == "hinge":
@@ -225,9 +227,11 @@ def _gan_terms(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 def _generator_gan_term(kind: str, logits: torch.Tensor) -> torch.Tensor:
-  """The generator's loss on one scale's logits of its fakes, as
-  `spg_jax.losses.generator_gan_loss` computes it: hinge's generator raises
-  the logits rather than pushing them past a margin."""
+  """The generator's loss on one scale's logits of its fakes.
+
+  As `spg_jax.losses.generator_gan_loss` computes it: hinge's generator
+  raises the logits rather than pushing them past a margin.
+  """
   if kind == "hinge":
     return -torch.mean(logits)
   return _gan_terms(kind, logits, real=True)

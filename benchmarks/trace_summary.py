@@ -72,8 +72,14 @@ def summarise(
 
   Busy time is the union of the timeline's operations (nested ones count
   once); an operation's self time excludes the operations nested in it.
-  With `by_kind`, operations are summed by `operation_kind`. Timelines are
-  returned busiest first.
+
+  Args:
+    events: the trace's events (`load_events`).
+    steps: how many steps the trace holds; every time is divided by it.
+    by_kind: sum operations by `operation_kind` rather than by name.
+
+  Returns:
+    The timelines, busiest first.
   """
   names = {}
   spans = {}
@@ -106,22 +112,29 @@ def summarise(
 def _busy_and_self_times(
     spans: list[tuple[float, float, str]],
 ) -> tuple[float, dict[str, float]]:
-  """Microseconds: the spans' union, and each name's self time."""
+  """Microseconds: the spans' union, and each name's self time.
+
+  A span that starts inside another is its child; one that outlasts its
+  parent (threads' spans seldom do) takes from the parent only the part the
+  two share.
+  """
   # Outer spans first where two start together, so children follow parents.
   spans = sorted(spans, key=lambda span: (span[0], -span[1]))
   busy = 0.0
+  covered_until = float("-inf")
   self_times: dict[str, float] = {}
   open_spans: list[tuple[float, str]] = []  # (end, name), innermost last
   for start, duration, name in spans:
+    end = start + duration
+    busy += max(0.0, end - max(start, covered_until))
+    covered_until = max(covered_until, end)
     while open_spans and open_spans[-1][0] <= start:
       open_spans.pop()
     if open_spans:
-      parent = open_spans[-1][1]
-      self_times[parent] -= duration
-    else:
-      busy += duration
+      parent_end, parent = open_spans[-1]
+      self_times[parent] -= min(end, parent_end) - start
     self_times[name] = self_times.get(name, 0.0) + duration
-    open_spans.append((start + duration, name))
+    open_spans.append((end, name))
   return busy, self_times
 
 

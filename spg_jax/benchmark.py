@@ -23,7 +23,10 @@ of the compiled program beside them as `xla_flops_per_step`; MFU divides the
 achieved FLOP/s by the peak of the devices in the dtype the networks compute
 in (`spg_jax.device_peaks`; a CPU's is measured in the same run). The train
 and infer modes import no TensorFlow. Every mode prints JSON and writes it
-to `--json`. BENCHMARKS.md records the results.
+to `--json`, with the command line's `arguments` (less `--json`); `train`
+with `--profile_dir` also traces a few more steps there and names them
+under `profile` (`benchmarks/trace_summary.py` reads the trace).
+BENCHMARKS.md records the results.
 """
 
 from collections.abc import Sequence
@@ -453,6 +456,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   config = holders["config"].value
   mode = holders["mode"].value
+  if holders["profile_dir"].value and mode != "train":
+    raise app.UsageError("--profile_dir traces train steps: add --mode=train.")
   try:
     host_cpu.configure(config.cpu)
     if mode != "input":  # the input mode checks the data config itself
@@ -491,15 +496,28 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
     )
   # What was run, so that a reader (or `benchmarks.suite`, resuming) can tell
   # which settings the figures are for.
-  results["arguments"] = [
-      argument
-      for argument in sys.argv[1:]
-      if not argument.startswith("--json=")
-  ]
+  results["arguments"] = _arguments_without_json(sys.argv[1:])
   text = json.dumps(results, indent=2)
   print(text)
   if holders["json"].value:
     atomic_files.write_text(holders["json"].value, text + "\n")
+
+
+def _arguments_without_json(arguments: Sequence[str]) -> list[str]:
+  """`arguments` without `--json=PATH` or `--json PATH`.
+
+  Where the figures went is not what they measure.
+  """
+  kept = []
+  skip_next = False
+  for argument in arguments:
+    if skip_next:
+      skip_next = False
+    elif argument == "--json":
+      skip_next = True
+    elif not argument.startswith("--json="):
+      kept.append(argument)
+  return kept
 
 
 def _mesh(mode: str) -> jax.sharding.Mesh:

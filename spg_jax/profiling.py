@@ -100,11 +100,19 @@ def median_call_seconds(
 def trace_calls(
     call: Callable[[], Any], directory: str, calls: int
 ) -> None:
-  """Runs `calls` calls of `call` under `jax.profiler`'s trace, written to
-  `directory` for TensorBoard's profile plugin, Perfetto (a
-  `*.trace.json.gz`) or `benchmarks/trace_summary.py`; dispatched as
-  `median_call_seconds` dispatches them."""
-  with jax.profiler.trace(directory, create_perfetto_trace=True):
+  """Runs `calls` calls of `call` under `jax.profiler`'s trace.
+
+  The trace lands in `directory` as TensorBoard's profile plugin reads it,
+  with a `*.trace.json.gz` beside it for Perfetto or
+  `benchmarks/trace_summary.py`. The calls are dispatched as
+  `median_call_seconds` dispatches them.
+
+  Raises:
+    ValueError: `calls` is less than 1.
+  """
+  if calls < 1:
+    raise ValueError(f"Trace at least 1 call, not {calls}.")
+  with jax.profiler.trace(directory):
     in_flight = dispatch_window.DispatchWindow()
     for _ in range(calls):
       result = call()
@@ -115,8 +123,10 @@ def trace_calls(
 def median_single_call_ms(
     function: Callable[..., Any], args: Sequence[Any], repeats: int
 ) -> float:
-  """Median milliseconds of `repeats` calls of `function(*args)`, each
-  waited for, after one warm-up call: a piece of a step timed on its own."""
+  """Median milliseconds of `repeats` waited-for calls of `function(*args)`.
+
+  After one warm-up call; for a piece of a step timed on its own.
+  """
   seconds = median_call_seconds(
       lambda: function(*args), warmup_calls=1, windows=repeats, window_calls=1
   )

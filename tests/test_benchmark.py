@@ -176,6 +176,7 @@ def test_command_line_writes_the_json_and_refuses_bad_sizes(tmp_path):
         (["--windows=0"], "--windows=0: 0 is not a positive integer"),
         (["--infer_batches=0"], "Batch size '0' is not a positive integer."),
         (["--infer_batches="], "--infer_batches each need at least one value"),
+        (["--profile_dir=/tmp/trace"], "--profile_dir traces train steps"),
         (
             ["--mode=train", "--config.batch_size=3"],
             "config.batch_size=3 must be a positive multiple of the 2 devices",
@@ -195,3 +196,12 @@ def test_command_line_refuses_bad_settings_before_measuring(
   assert result.returncode != 0
   assert message in result.stderr
   assert not result.stdout.strip()  # no figures printed
+
+
+def test_the_recorded_arguments_leave_out_where_the_json_went():
+  arguments = [
+      "--mode=train", "--json", "a.json", "--json=b.json", "--phase=sp",
+  ]
+  # pylint: disable-next=protected-access
+  kept = benchmark._arguments_without_json(arguments)
+  assert kept == ["--mode=train", "--phase=sp"]

@@ -43,7 +43,9 @@ def test_a_row_without_an_mfu_says_so():
   assert "| 256.7 | n/a | 12.66 |" in row
 
 
-_SUITE_ARGUMENTS = ["--config=configs/synthetic.py:tiny", "--config.no_such_field=1"]
+_SUITE_ARGUMENTS = [
+    "--config=configs/synthetic.py:tiny", "--config.no_such_field=1",
+]
 
 
 def _run_suite(out_dir, cases):

@@ -50,6 +50,18 @@ def test_busy_time_counts_nested_spans_once_and_self_time_excludes_them():
   assert (other.thread, other.busy_ms) == ("8", pytest.approx(0.02))
 
 
+def test_a_span_outlasting_its_parent_takes_only_the_shared_part():
+  """A (0-10 us) and B (5-95 us) overlap by 5 us: busy is their union,
+  95 us, and A keeps the 5 us that B does not cover."""
+  (timeline,) = trace_summary.summarise(
+      [_span(7, 0, 10, "A"), _span(7, 5, 90, "B")], steps=1
+  )
+  assert timeline.busy_ms == pytest.approx(0.095)
+  assert timeline.self_ms_by_operation == pytest.approx(
+      {"A": 0.005, "B": 0.090}
+  )
+
+
 def test_operations_are_summed_by_kind_on_request():
   ops = trace_summary.summarise(_EVENTS, steps=2, by_kind=True)[0]
   assert ops.self_ms_by_operation == pytest.approx({
