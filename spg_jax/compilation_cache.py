@@ -5,8 +5,10 @@ synthetic config and 35 to 60 s on an H100 for the paper-size one
 (BENCHMARKS.md). A run that resumes, a preempted TPU VM's say, would compile
 the same programs again; with the cache it reads them back. The cache is
 keyed by the program, the compile options and XLA's flags, so a changed
-config or XLA flag compiles afresh. JAX keeps only programs that took at
-least `jax_persistent_cache_min_compile_time_secs` (1 s) to compile.
+config or XLA flag compiles afresh; the compile options name the cache's
+own directory (JAX 0.10), so a cache copied or moved elsewhere is not read
+back either. JAX keeps only programs that took at least
+`jax_persistent_cache_min_compile_time_secs` (1 s) to compile.
 
 JAX treats the cache as trusted code: keep it where only you can write. It
 writes each entry in place, so a process killed mid-write can leave a

@@ -118,6 +118,9 @@ def create_train_state(
       "sp_disc": networks.sp_disc.apply,
       "sg_disc": networks.sg_disc.apply,
   }
+  # Steps as int32 arrays, not flax's Python 0: a weakly typed step would
+  # trace the train step differently from one restored from a checkpoint,
+  # so a resumed run could not reuse the compiled program.
   states = {
       name: train_state.TrainState.create(
           apply_fn=apply_fns[name],
@@ -125,7 +128,7 @@ def create_train_state(
           tx=optax.adam(
               schedule, b1=config.optimizer.b1, b2=config.optimizer.b2
           ),
-      )
+      ).replace(step=jnp.zeros([], jnp.int32))
       for name, schedule in learning_rate_schedules(config).items()
   }
   return SPGState(step=jnp.zeros([], jnp.int32), **states)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
+from spg_jax import checkpoints
 from spg_jax import sharding
 from spg_jax import steps
 from spg_jax.models import spg
@@ -167,6 +168,30 @@ def test_each_phase_compiles_once_and_consumes_its_state():
       "sg": 1,
       "joint": 1,
   }
+
+
+def test_a_restored_state_traces_the_same_step_as_a_fresh_one(tmp_path):
+  """No leaf of a fresh state is weakly typed, as none of a restored one is,
+  so a resumed run lowers the very program the first run compiled (and
+  reads it back from the persistent compilation cache)."""
+  config = _tiny_config()
+  mesh = sharding.make_mesh()
+  networks = spg.Networks.from_config(config)
+  fresh = sharding.replicate(
+      steps.create_train_state(config, networks, jax.random.key(0)), mesh
+  )
+  assert not any(leaf.weak_type for leaf in jax.tree.leaves(fresh))
+  manager = checkpoints.make_manager(tmp_path, config)
+  checkpoints.save(manager, 1, fresh, "sp")
+  manager.wait_until_finished()
+  restored, _ = checkpoints.restore_latest(
+      checkpoints.make_manager(tmp_path, config), fresh
+  )
+  step = steps.make_train_steps(config, networks, mesh)["joint"]
+  batch = sharding.shard_batch(_batch(), mesh)
+  assert step.lower(fresh, batch).as_text() == (
+      step.lower(restored, batch).as_text()
+  )
 
 
 def test_phases_follow_the_schedule():
