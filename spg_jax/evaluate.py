@@ -150,12 +150,12 @@ def evaluate(
     sums = eval_step(params, sharding.shard_batch(batch, mesh))
     totals = sums if totals is None else _add_totals(totals, sums)
     in_flight.add(totals)
-  if totals is None or not jax.device_get(totals["count"]):
+  totals = None if totals is None else jax.device_get(totals)
+  if totals is None or not totals["count"]:
     raise ValueError(
         "The evaluation split has no examples: check that config.data's"
         " eval_split names a split with examples in the dataset."
     )
-  totals = jax.device_get(totals)
   count = totals.pop("count")
   results = {
       "miou_hole": metrics.mean_iou(totals.pop("confusion")),

@@ -5,9 +5,9 @@ FLOPs are the convolutions' and matmuls' of the traced program
 program, one device's share, is kept beside them for reference (on GPUs it
 misses the work of cuDNN and cuBLAS calls). Memory is an accelerator
 allocator's peak, or on a CPU XLA's buffer assignment for one device. Times
-are taken around `jax.block_until_ready`
-at the end of windows of several calls, so that the host keeps dispatching
-ahead of the device inside a window, as in training.
+are taken around `jax.block_until_ready` at the end of windows of several
+calls, so that the host keeps dispatching ahead of the device inside a
+window, as in training.
 """
 
 from collections.abc import Callable, Sequence
@@ -87,14 +87,19 @@ def median_call_seconds(
     jax.block_until_ready(call())
   means = []
   for _ in range(windows):
-    in_flight = dispatch_window.DispatchWindow()
     start = time.perf_counter()
-    for _ in range(window_calls):
-      result = call()
-      in_flight.add(result)
-    jax.block_until_ready(result)
+    _call_and_wait(call, window_calls)
     means.append((time.perf_counter() - start) / window_calls)
   return statistics.median(means)
+
+
+def _call_and_wait(call: Callable[[], Any], calls: int) -> None:
+  """Dispatches `calls` calls as a training loop does, then waits for them."""
+  in_flight = dispatch_window.DispatchWindow()
+  for _ in range(calls):
+    result = call()
+    in_flight.add(result)
+  jax.block_until_ready(result)
 
 
 def trace_calls(
@@ -104,8 +109,8 @@ def trace_calls(
 
   The trace lands in `directory` as TensorBoard's profile plugin reads it,
   with a `*.trace.json.gz` beside it for Perfetto or
-  `benchmarks/trace_summary.py`. The calls are dispatched as
-  `median_call_seconds` dispatches them.
+  `benchmarks/trace_summary.py`. The calls are dispatched as in
+  `median_call_seconds`.
 
   Raises:
     ValueError: `calls` is less than 1.
@@ -113,11 +118,7 @@ def trace_calls(
   if calls < 1:
     raise ValueError(f"Trace at least 1 call, not {calls}.")
   with jax.profiler.trace(directory):
-    in_flight = dispatch_window.DispatchWindow()
-    for _ in range(calls):
-      result = call()
-      in_flight.add(result)
-    jax.block_until_ready(result)
+    _call_and_wait(call, calls)
 
 
 def median_single_call_ms(
