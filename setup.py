@@ -1,4 +1,7 @@
-"""Installs spg_jax with the versions known to install together (DESIGN.md section 4)."""
+"""Installs spg_jax and its commands, with versions known to install together.
+
+docs/design.md says which versions and why they are pinned.
+"""
 
 import setuptools
 
@@ -58,5 +61,16 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["spg_jax", "spg_jax.*"]),
     install_requires=_CORE,
     extras_require={"demo": _DEMO, "notebook": _NOTEBOOK, "test": _TEST},
+    # Short names of the commands; each also runs as `python -m MODULE`.
+    entry_points={
+        "console_scripts": [
+            "spg-train = spg_jax.main:run",
+            "spg-inpaint = spg_jax.inference.inpaint:run",
+            "spg-demo = spg_jax.inference.demo:run",
+            "spg-inspect = spg_jax.data.inspect_data:run",
+            "spg-benchmark = spg_jax.benchmarking.benchmark:run",
+            "spg-fake-cityscapes = spg_jax.testing.cityscapes_archives:run",
+        ]
+    },
     license="Apache-2.0",
 )

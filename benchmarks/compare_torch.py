@@ -23,8 +23,8 @@ import shutil
 import subprocess
 import sys
 
-from spg_jax import atomic_files
-from spg_jax import benchmark
+from spg_jax.benchmarking import benchmark
+from spg_jax.runtime import atomic_files
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def main() -> None:
   out_dir = pathlib.Path(known.out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   jax_results = _run(
-      sys.executable, "spg_jax.benchmark", forwarded, out_dir / "jax.json"
+      sys.executable, "spg_jax.benchmarking.benchmark", forwarded, out_dir / "jax.json"
   )
   torch_results = _run(
       known.torch_python,

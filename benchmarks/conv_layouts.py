@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from benchmarks import piece_flags
-from spg_jax import host_cpu
-from spg_jax import profiling
+from spg_jax.benchmarking import profiling
 from spg_jax.models import layers
 from spg_jax.models import spg
+from spg_jax.runtime import host_cpu
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _NCHW = ("NCHW", "OIHW", "NCHW")

@@ -19,11 +19,11 @@ import jax
 import ml_collections
 
 from benchmarks import piece_flags
-from spg_jax import host_cpu
-from spg_jax import profiling
-from spg_jax.datasets import classes
+from spg_jax.benchmarking import profiling
+from spg_jax.data import classes
 from spg_jax.models import layers
 from spg_jax.models import space_to_depth
+from spg_jax.runtime import host_cpu
 
 _KERNEL_SIZE = 7
 _PIECES = ("forward", "input gradient", "kernel gradient")

@@ -5,8 +5,8 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
-from spg_jax import config_checks
-from spg_jax import sharding
+from spg_jax.runtime import sharding
+from spg_jax.training import config_checks
 
 
 def define(repeats: int, repeats_help: str) -> dict[str, flags.FlagHolder]:

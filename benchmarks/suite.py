@@ -3,7 +3,7 @@ r"""Runs the benchmark's standard cases on one config and tabulates them.
   python -m benchmarks.suite --config=configs/default.py --out_dir=/tmp/suite
   python -m benchmarks.suite --config=configs/default.py --cases=joint8,infer
 
-Each case is one `python -m spg_jax.benchmark` process (so each reports its
+Each case is one `python -m spg_jax.benchmarking.benchmark` process (so each reports its
 own compile time and allocator peak), writing `CASE.json` in `--out_dir`;
 the suite then prints a Markdown table of them all, ready for BENCHMARKS.md,
 and writes it to `table.md`. Cases already in `--out_dir` with the same
@@ -24,7 +24,7 @@ import pathlib
 import sys
 
 from benchmarks import compare_torch
-from spg_jax import atomic_files
+from spg_jax.runtime import atomic_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +147,7 @@ def main() -> None:
     if known.rerun or not _ran_with(json_path, arguments):
       json_path.unlink(missing_ok=True)  # a failed rerun leaves no old figures
       if not compare_torch.run_benchmark(
-          sys.executable, "spg_jax.benchmark", arguments, json_path
+          sys.executable, "spg_jax.benchmarking.benchmark", arguments, json_path
       ):
         failed.append(case.name)
         continue

@@ -6,7 +6,7 @@ PyTorch): the same config file builds the same networks as
 norm without affine parameters, the same biases), the same losses (LSGAN or
 the others, discriminator feature matching, hole cross-entropy, L1 on hole
 and known region) and the same three phases of a train step with Adam, and
-times them the way `python -m spg_jax.benchmark` does, printing the same
+times them the way `python -m spg_jax.benchmarking.benchmark` does, printing the same
 JSON keys. It runs the fast PyTorch recipe: `torch.compile`, bfloat16
 autocast when the config's dtype is bfloat16, channels-last tensors, fused
 Adam, and discriminator weights frozen while a generator steps.
@@ -22,7 +22,7 @@ recomputes and runs its convolutions as they are, so its JSON says 'none'
 and 'direct'); torch's 'SAME' padding for the stride-2 3x3 convolutions is
 symmetric (1, 1) where XLA's is (0, 1), which changes no shape and no FLOP;
 FLOPs are counted by `torch.utils.flop_counter`, convolutions and matmuls
-only as on the JAX side (`spg_jax.flop_count`), though it also counts kernel
+only as on the JAX side (`spg_jax.benchmarking.flop_count`), though it also counts kernel
 taps on padding.
 """
 
@@ -44,9 +44,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils import flop_counter
 
-from spg_jax import atomic_files
-from spg_jax import device_peaks
-from spg_jax.datasets import classes
+from spg_jax.benchmarking import device_peaks
+from spg_jax.data import classes
+from spg_jax.runtime import atomic_files
 
 _PHASES = ("sp", "sg", "joint")
 _LEAK = 0.2
@@ -215,7 +215,7 @@ class MultiScaleDiscriminator(nn.Module):
 def _gan_terms(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
   """A discriminator's loss on one scale's logits of real or fake input.
 
-  As `spg_jax.losses.discriminator_loss` computes it.
+  As `spg_jax.training.losses.discriminator_loss` computes it.
   """
   if kind == "lsgan":
     return torch.mean((logits - (1.0 if real else 0.0)) ** 2)
@@ -229,7 +229,7 @@ def _gan_terms(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
 def _generator_gan_term(kind: str, logits: torch.Tensor) -> torch.Tensor:
   """The generator's loss on one scale's logits of its fakes.
 
-  As `spg_jax.losses.generator_gan_loss` computes it: hinge's generator
+  As `spg_jax.training.losses.generator_gan_loss` computes it: hinge's generator
   raises the logits rather than pushing them past a margin.
   """
   if kind == "hinge":
@@ -453,7 +453,7 @@ class Trainer:
 def random_batch(
     batch_size, height, width, num_classes, device
 ) -> dict[str, torch.Tensor]:
-  """Random pixels and labels and a centred hole, as spg_jax.benchmark's."""
+  """Random pixels and labels and a centred hole, as spg_jax.benchmarking.benchmark's."""
   generator = torch.Generator().manual_seed(0)
   mask = torch.zeros(batch_size, 1, height, width)
   mask[:, :, height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 1.0
@@ -505,7 +505,7 @@ def _counted_flops(call) -> float:
 
 
 def _peak(device: torch.device, dtype: str) -> tuple[float | None, str]:
-  """Peak FLOP/s and its source, as `spg_jax.profiling.peak_flops` has it:
+  """Peak FLOP/s and its source, as `spg_jax.benchmarking.profiling.peak_flops` has it:
   a GPU's from the table (None if missing), a CPU's measured."""
   if device.type == "cuda":
     peak = device_peaks.table_peak_flops(
@@ -513,7 +513,7 @@ def _peak(device: torch.device, dtype: str) -> tuple[float | None, str]:
     )
     if peak is None:
       return None, device_peaks.UNKNOWN_PEAK_SOURCE
-    return peak, "vendor peak (spg_jax.device_peaks)"
+    return peak, "vendor peak (spg_jax.benchmarking.device_peaks)"
   size = device_peaks.CPU_PEAK_MATMUL_SIZE
   a = torch.ones(size, size, device=device, dtype=getattr(torch, dtype))
   a @ a  # pylint: disable=pointless-statement
@@ -573,7 +573,7 @@ def measure_train(
     windows: int,
     window_calls: int,
 ) -> dict[str, Any]:
-  """Times `phase`'s step as `spg_jax.benchmark.measure_train` does."""
+  """Times `phase`'s step as `spg_jax.benchmarking.benchmark.measure_train` does."""
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   trainer = Trainer(config, device)
   size = config.data.image_size
@@ -615,7 +615,7 @@ def measure_infer(
     windows: int,
     window_calls: int,
 ) -> dict[str, Any]:
-  """Times SP-Net then SG-Net as `spg_jax.benchmark.measure_infer` does."""
+  """Times SP-Net then SG-Net as `spg_jax.benchmarking.benchmark.measure_infer` does."""
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   model = SPGTwin(config).to(device, memory_format=torch.channels_last).eval()
   autocast = torch.autocast(

@@ -1,6 +1,6 @@
 r"""Where a traced step's time goes: each timeline's busiest operations.
 
-  python -m spg_jax.benchmark --config=configs/default.py --mode=train \
+  python -m spg_jax.benchmarking.benchmark --config=configs/default.py --mode=train \
       --profile_dir=/tmp/trace --profile_steps=3
   python -m benchmarks.trace_summary /tmp/trace --steps=3
 
@@ -48,7 +48,7 @@ def find_trace(directory: pathlib.Path) -> pathlib.Path:
   if not traces:
     raise FileNotFoundError(
         f"No *.trace.json.gz under {directory}: trace with"
-        " `python -m spg_jax.benchmark --profile_dir=DIR` first."
+        " `python -m spg_jax.benchmarking.benchmark --profile_dir=DIR` first."
     )
   return traces[-1]
 

@@ -14,7 +14,7 @@ import math
 
 import ml_collections
 
-from spg_jax import mask_config
+from spg_jax.data import mask_config
 
 
 def _generator() -> ml_collections.ConfigDict:
@@ -54,7 +54,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.data.label_channel = 0
   # A feature naming each example, used in error messages; None if none.
   config.data.id_key = ml_collections.FieldReference("image_id", str)
-  # The class table (spg_jax.datasets.classes) and the map from the stored
+  # The class table (spg_jax.data.classes) and the map from the stored
   # label values to its ids; None when the dataset stores the ids.
   config.data.classes = "cityscapes_categories"
   config.data.label_map = ml_collections.config_dict.placeholder(str)
@@ -107,7 +107,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.batch_size = 8
   # Batches placed on the devices ahead of the step that reads them.
   config.prefetch_batches = 2
-  # How JAX uses the host CPU when it trains there (spg_jax.host_cpu); no
+  # How JAX uses the host CPU when it trains there (spg_jax.runtime.host_cpu); no
   # effect on accelerators. devices: JAX devices the CPU is split into, 0
   # for JAX's default of one; scheduler: XLA:CPU's order of operations.
   config.cpu = ml_collections.ConfigDict(dict(devices=0, scheduler="default"))
@@ -119,7 +119,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3
   config.eval_every_steps = 20_000
   config.eval = ml_collections.ConfigDict(dict(batch_size=8, seed=1234))
-  # JAX's persistent compilation cache (spg_jax.compilation_cache): a path
+  # JAX's persistent compilation cache (spg_jax.runtime.compilation_cache): a path
   # relative to the workdir, an absolute one (shared by runs), or '' for
   # none (JAX_COMPILATION_CACHE_DIR, if set, wins). A resumed run reads its
   # compiled steps back instead of compiling again.

@@ -1,4 +1,4 @@
-"""Trains and evaluates SPG-Net; the logic lives in `spg_jax.train`.
+"""Trains and evaluates SPG-Net; the logic lives in `spg_jax.training.loop`.
 
   python -m spg_jax.main --config=configs/synthetic.py --workdir=/tmp/spg
 
@@ -16,9 +16,9 @@ import jax
 from ml_collections import config_flags
 import tensorflow as tf
 
-from spg_jax import host_cpu
-from spg_jax import train
-from spg_jax.datasets import preparation
+from spg_jax.data import preparation
+from spg_jax.runtime import host_cpu
+from spg_jax.training import loop
 
 # Libraries that log every file they touch at INFO; their warnings still show.
 _CHATTY_LIBRARIES = ("/orbax/", "/tensorflow_datasets/")
@@ -59,12 +59,17 @@ def main(argv: list[str]) -> None:
       jax.local_devices(),
   )
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except preparation.DataError as error:
     # The message says what is wrong and how to fix it; a traceback would
     # only bury it.
     sys.exit(f"Data error: {error}")
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The entry point of `spg-train`, the same as `python -m spg_jax.main`."""
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -18,7 +18,7 @@ import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
 def scenes_data_dir(tmp_path_factory):
   """A TFDS data_dir holding the small synthetic_scenes/s32, built once."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from spg_jax.datasets import synthetic_scenes  # pylint: disable=g-import-not-at-top,unused-import
+  from spg_jax.data.builders import synthetic_scenes  # pylint: disable=g-import-not-at-top,unused-import
 
   data_dir = tmp_path_factory.mktemp("tfds")
   tfds.builder("synthetic_scenes/s32", data_dir=str(data_dir)).download_and_prepare()
@@ -39,7 +39,7 @@ def scenes_config(scenes_data_dir):
 
 def cityscapes_frame(city, index, label_ids):
   """A frame of the fake Cityscapes: a synthetic image and given labelIds."""
-  from spg_jax.datasets import cityscapes_archives  # pylint: disable=g-import-not-at-top
+  from spg_jax.testing import cityscapes_archives  # pylint: disable=g-import-not-at-top
 
   image = cityscapes_archives.synthetic_frame([index], city, index).image
   return cityscapes_archives.Frame(city, 0, index, image, label_ids)
@@ -61,7 +61,7 @@ def patched_label_ids():
 def cityscapes_manual_dir(tmp_path_factory):
   """Both Cityscapes archives, in the real layout: 3 train frames in 2
   cities, 2 val, 1 test, every frame labelled by `patched_label_ids`."""
-  from spg_jax.datasets import cityscapes_archives  # pylint: disable=g-import-not-at-top
+  from spg_jax.testing import cityscapes_archives  # pylint: disable=g-import-not-at-top
 
   manual_dir = tmp_path_factory.mktemp("cityscapes_manual")
   label_ids = patched_label_ids()
@@ -85,9 +85,9 @@ def tiny_workdir(tmp_path_factory):
   """
   import jax  # pylint: disable=g-import-not-at-top
   from configs import synthetic  # pylint: disable=g-import-not-at-top
-  from spg_jax import atomic_files  # pylint: disable=g-import-not-at-top
-  from spg_jax import checkpoints  # pylint: disable=g-import-not-at-top
-  from spg_jax import steps  # pylint: disable=g-import-not-at-top
+  from spg_jax.runtime import atomic_files  # pylint: disable=g-import-not-at-top
+  from spg_jax.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from spg_jax.training import steps  # pylint: disable=g-import-not-at-top
   from spg_jax.models import spg  # pylint: disable=g-import-not-at-top
 
   config = synthetic.get_config("tiny")

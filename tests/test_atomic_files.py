@@ -1,6 +1,6 @@
 """Tests of atomic file writes."""
 
-from spg_jax import atomic_files
+from spg_jax.runtime import atomic_files
 
 
 def test_write_replaces_an_existing_file_and_leaves_no_partial(tmp_path):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from spg_jax import benchmark
-from spg_jax import device_peaks
-from spg_jax import profiling
+from spg_jax.benchmarking import benchmark
+from spg_jax.benchmarking import device_peaks
+from spg_jax.benchmarking import profiling
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def test_an_accelerator_missing_from_the_table_gets_no_mfu():
   are its MFU and peak figures, while its FLOP/s is still reported."""
   peak = profiling.peak_flops(_fake_mesh("gpu", "NVIDIA H100 80GB HBM3", 2),
                               "bfloat16")
-  assert peak == (2 * 989.4e12, "vendor peak (spg_jax.device_peaks)")
+  assert peak == (2 * 989.4e12, "vendor peak (spg_jax.benchmarking.device_peaks)")
   peak = profiling.peak_flops(_fake_mesh("gpu", "NVIDIA B200", 1), "bfloat16")
   assert peak == (None, device_peaks.UNKNOWN_PEAK_SOURCE)
   figures = device_peaks.step_figures(2e12, 0.5, 8, peak, 3.0)
@@ -149,7 +149,7 @@ def test_bad_sizes_are_refused(text):
 def test_command_line_writes_the_json_and_refuses_bad_sizes(tmp_path):
   out = tmp_path / "infer.json"
   command = [
-      sys.executable, "-m", "spg_jax.benchmark",
+      sys.executable, "-m", "spg_jax.benchmarking.benchmark",
       "--config=configs/synthetic.py:tiny", "--mode=infer",
       "--infer_batches=1", "--warmup=0", "--windows=1", "--window_calls=1",
   ]
@@ -188,7 +188,7 @@ def test_command_line_refuses_bad_settings_before_measuring(
 ):
   result = subprocess.run(
       [
-          sys.executable, "-m", "spg_jax.benchmark",
+          sys.executable, "-m", "spg_jax.benchmarking.benchmark",
           "--config=configs/synthetic.py:tiny", "--mode=infer", *arguments,
       ],
       cwd=_REPO, capture_output=True, text=True, check=False,

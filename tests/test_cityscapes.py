@@ -8,10 +8,10 @@ import tensorflow_datasets as tfds
 
 import conftest
 from configs import cityscapes
-from spg_jax import input_pipeline
-from spg_jax.datasets import cityscapes_archives
-from spg_jax.datasets import cityscapes_labels
-from spg_jax.datasets import preparation
+from spg_jax.data import cityscapes_labels
+from spg_jax.data import input_pipeline
+from spg_jax.data import preparation
+from spg_jax.testing import cityscapes_archives
 
 
 def _config(manual_dir, data_dir, **data) -> ml_collections.ConfigDict:

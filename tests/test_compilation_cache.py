@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from spg_jax import compilation_cache
+from spg_jax.runtime import compilation_cache
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ import jax
 # Every program, however quick to compile, so that the counts are exact.
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 from configs import synthetic
-from spg_jax import train
+from spg_jax.training import loop
 events = []
 jax.monitoring.register_event_listener(
     lambda event, **kwargs: events.append(event.split("/")[-1])
@@ -31,7 +31,7 @@ jax.monitoring.register_event_listener(
 config = synthetic.get_config("tiny")
 config.data.name = "synthetic_scenes/s32"
 config.data.data_dir, workdir, config.compilation_cache_dir = sys.argv[1:4]
-results = train.train_and_evaluate(config, workdir)
+results = loop.train_and_evaluate(config, workdir)
 print(json.dumps({
     "hits": events.count("cache_hits"),
     "misses": events.count("cache_misses"),

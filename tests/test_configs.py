@@ -6,10 +6,10 @@ import jax
 import pytest
 
 from configs import default
-from spg_jax import steps
-from spg_jax import train
-from spg_jax.datasets import classes
-from spg_jax.datasets import labelling
+from spg_jax.data import classes
+from spg_jax.data import labelling
+from spg_jax.training import loop
+from spg_jax.training import steps
 
 _CONFIG_NAMES = sorted(
     path.stem
@@ -28,7 +28,7 @@ def _get_config(name, variant):
 def test_config_is_valid(name, variant):
   config = _get_config(name, variant)
   mesh = jax.sharding.Mesh(jax.devices()[:1], ("batch",))
-  train.validate_config(config, mesh)
+  loop.validate_config(config, mesh)
 
 
 @pytest.mark.parametrize("name", ["cityscapes", "helen"])

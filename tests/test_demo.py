@@ -14,9 +14,9 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 import pytest
 
-from spg_jax import demo
-from spg_jax import inpaint
-from spg_jax.datasets import classes
+from spg_jax.data import classes
+from spg_jax.inference import demo
+from spg_jax.inference import inpaint
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _TABLE = classes.get_class_table("cityscapes_categories")
@@ -112,7 +112,7 @@ def _free_port() -> int:
 def server(tiny_workdir):
   port = _free_port()
   process = subprocess.Popen(
-      [sys.executable, "-m", "spg_jax.demo", f"--workdir={tiny_workdir}",
+      [sys.executable, "-m", "spg_jax.inference.demo", f"--workdir={tiny_workdir}",
        f"--port={port}"],
       cwd=_REPO,
       env={**os.environ, "XLA_FLAGS": "", "GRADIO_ANALYTICS_ENABLED": "False"},

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from spg_jax import dispatch_window
+from spg_jax.runtime import dispatch_window
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ _REPO = pathlib.Path(__file__).resolve().parents[1]
 _COLLECTIVES_PAST_THE_LIMIT = """
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from spg_jax import dispatch_window
+from spg_jax.runtime import dispatch_window
 mesh = Mesh(np.array(jax.devices()), ("batch",))
 x = jax.device_put(
     np.random.default_rng(0).random((8, 64, 64, 8), np.float32),
@@ -46,8 +46,10 @@ print(len(jax.devices()), len(outputs))
 _EVALUATION_PAST_THE_LIMIT = """
 import jax, numpy as np
 from configs import synthetic
-from spg_jax import evaluate, sharding, steps
+from spg_jax.evaluation import evaluate
 from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import steps
 config = synthetic.get_config("tiny")
 mesh = sharding.make_mesh()
 networks = spg.Networks.from_config(config)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from spg_jax import evaluate
-from spg_jax import sharding
-from spg_jax import steps
+from spg_jax.evaluation import evaluate
 from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import steps
 
 
 def test_mean_fill_paints_the_hole_with_the_known_mean_colour():

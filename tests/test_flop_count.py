@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import pytest
 
 from configs import synthetic
-from spg_jax import benchmark
-from spg_jax import flop_count
-from spg_jax import sharding
-from spg_jax import steps
+from spg_jax.benchmarking import benchmark
+from spg_jax.benchmarking import flop_count
 from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import steps
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 

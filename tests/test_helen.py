@@ -9,8 +9,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import helen as helen_config
-from spg_jax import inspect_data
-from spg_jax.datasets import helen
+from spg_jax.data import inspect_data
+from spg_jax.data.builders import helen
 
 _TOP = "SmithCVPR2013_dataset_resized/"
 _HEIGHT, _WIDTH = 16, 20

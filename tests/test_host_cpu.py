@@ -1,4 +1,4 @@
-"""Tests of spg_jax.host_cpu: config `cpu` reaches JAX and XLA, or an error
+"""Tests of spg_jax.runtime.host_cpu: config `cpu` reaches JAX and XLA, or an error
 says why not."""
 
 import os
@@ -10,7 +10,7 @@ import jax
 import ml_collections
 import pytest
 
-from spg_jax import host_cpu
+from spg_jax.runtime import host_cpu
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 

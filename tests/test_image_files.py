@@ -4,8 +4,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from spg_jax import image_files
-from spg_jax.datasets import classes
+from spg_jax.data import classes
+from spg_jax.inference import image_files
 
 _TABLE = classes.get_class_table("cityscapes_categories")
 

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from spg_jax import image_files
-from spg_jax import inpaint
+from spg_jax.inference import image_files
+from spg_jax.inference import inpaint
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _SAMPLES = _REPO / "data" / "samples"
@@ -110,7 +110,7 @@ def test_resize_fit_keeps_known_pixels_exactly(inpainter):
 
 def _cli(*args):
   return subprocess.run(
-      [sys.executable, "-m", "spg_jax.inpaint", *args],
+      [sys.executable, "-m", "spg_jax.inference.inpaint", *args],
       cwd=_REPO,
       capture_output=True,
       text=True,

@@ -6,9 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from spg_jax import input_pipeline
-from spg_jax.datasets import labelling
-from spg_jax.datasets import preparation
+from spg_jax.data import input_pipeline
+from spg_jax.data import labelling
+from spg_jax.data import preparation
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from spg_jax import input_pipeline
-from spg_jax import inspect_data
-from spg_jax.datasets import classes
+from spg_jax.data import classes
+from spg_jax.data import input_pipeline
+from spg_jax.data import inspect_data
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_command_line_writes_the_grid_and_prints_frequencies(
 ):
   result = subprocess.run(
       [
-          sys.executable, "-m", "spg_jax.inspect_data",
+          sys.executable, "-m", "spg_jax.data.inspect_data",
           "--config=configs/synthetic.py:tiny",
           "--config.data.name=synthetic_scenes/s32",
           f"--config.data.data_dir={scenes_data_dir}",

@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from spg_jax import losses
+from spg_jax.training import losses
 
 
 def _outputs(*logit_values):

@@ -25,9 +25,9 @@ def _run(*args, env=None):
 def test_core_modules_import_no_tensorflow():
   code = (
       "import sys\n"
-      "import spg_jax.steps, spg_jax.evaluate, spg_jax.losses, spg_jax.metrics\n"
-      "import spg_jax.models.spg, spg_jax.checkpoints, spg_jax.sharding\n"
-      "import spg_jax.inpaint, spg_jax.image_files, spg_jax.benchmark\n"
+      "import spg_jax.training.steps, spg_jax.evaluation.evaluate, spg_jax.training.losses, spg_jax.evaluation.metrics\n"
+      "import spg_jax.models.spg, spg_jax.training.checkpoints, spg_jax.runtime.sharding\n"
+      "import spg_jax.inference.inpaint, spg_jax.inference.image_files, spg_jax.benchmarking.benchmark\n"
       "import configs.default, configs.cityscapes, configs.synthetic\n"
       "configs.cityscapes.get_config()\n"
       "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"

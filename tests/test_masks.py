@@ -1,4 +1,4 @@
-"""Tests for spg_jax.masks: shapes of holes, determinism, tf.data, configs."""
+"""Tests for spg_jax.data.masks: shapes of holes, determinism, tf.data, configs."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from spg_jax import mask_config
-from spg_jax import masks
+from spg_jax.data import mask_config
+from spg_jax.data import masks
 
 # Paper's hole sides, as fractions of the image side.
 _PAPER_MIN = 1 / 8

@@ -1,11 +1,11 @@
-"""Tests for spg_jax.metrics."""
+"""Tests for spg_jax.evaluation.metrics."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spg_jax import metrics
+from spg_jax.evaluation import metrics
 
 # Images in [0, 1] units, written here in the module's [-1, 1] convention.
 _ZEROS = np.full((1, 2, 2, 1), -1.0, np.float32)  # 0 everywhere.

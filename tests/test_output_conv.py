@@ -5,7 +5,7 @@ import numpy as np
 
 from benchmarks import output_conv
 from configs import synthetic
-from spg_jax.datasets import classes
+from spg_jax.data import classes
 
 
 def test_builds_each_generators_output_convolution():

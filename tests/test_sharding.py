@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from spg_jax import sharding
+from spg_jax.runtime import sharding
 
 
 def test_prefetch_keeps_order_and_places_batches_ahead():

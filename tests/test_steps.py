@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from spg_jax import checkpoints
-from spg_jax import sharding
-from spg_jax import steps
 from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import checkpoints
+from spg_jax.training import steps
 
 _SIZE = 16
 _GLOBAL_BATCH = 4

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from spg_jax.datasets import street_scenes
-from spg_jax.datasets.cityscapes_labels import CITYSCAPES_CATEGORIES
+from spg_jax.data.builders import street_scenes
+from spg_jax.data.cityscapes_labels import CITYSCAPES_CATEGORIES
 
 _NUM_CLASSES = CITYSCAPES_CATEGORIES.num_classes
 _SKY = CITYSCAPES_CATEGORIES.index("sky")
@@ -159,7 +159,7 @@ def test_class_boundaries_are_sharp(scenes):
 
 def _examples_by_id(data_dir, split):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from spg_jax.datasets import synthetic_scenes  # pylint: disable=g-import-not-at-top,unused-import
+  from spg_jax.data.builders import synthetic_scenes  # pylint: disable=g-import-not-at-top,unused-import
 
   builder = tfds.builder("synthetic_scenes/s32", data_dir=str(data_dir))
   dataset = builder.as_dataset(split=split, shuffle_files=False)
@@ -168,7 +168,7 @@ def _examples_by_id(data_dir, split):
 
 
 def test_builder_configs():
-  from spg_jax.datasets import synthetic_scenes  # pylint: disable=g-import-not-at-top
+  from spg_jax.data.builders import synthetic_scenes  # pylint: disable=g-import-not-at-top
 
   configs = synthetic_scenes.SyntheticScenes.BUILDER_CONFIGS
   assert [c.name for c in configs] == ["s64", "s128", "s256", "s32"]
@@ -180,7 +180,7 @@ def test_builder_configs():
 
 def test_builder_splits_shapes_and_determinism(scenes_data_dir, tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from spg_jax.datasets import synthetic_scenes  # pylint: disable=g-import-not-at-top
+  from spg_jax.data.builders import synthetic_scenes  # pylint: disable=g-import-not-at-top
 
   builder = tfds.builder("synthetic_scenes/s32", data_dir=str(scenes_data_dir))
   assert builder.info.splits["train"].num_examples == 200

@@ -84,7 +84,7 @@ def test_the_benchmark_traces_its_steps_for_the_summary(tmp_path):
   trace_dir = tmp_path / "trace"
   result = subprocess.run(
       [
-          sys.executable, "-m", "spg_jax.benchmark",
+          sys.executable, "-m", "spg_jax.benchmarking.benchmark",
           "--config=configs/synthetic.py:tiny", "--mode=train", "--phase=sp",
           "--warmup=1", "--windows=1", "--window_calls=1",
           f"--profile_dir={trace_dir}", "--profile_steps=2",

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from spg_jax import checkpoints
-from spg_jax import evaluate
-from spg_jax import input_pipeline
-from spg_jax import sharding
-from spg_jax import steps
-from spg_jax import train
+from spg_jax.data import input_pipeline
+from spg_jax.evaluation import evaluate
 from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import checkpoints
+from spg_jax.training import loop
+from spg_jax.training import steps
 
 
 @pytest.mark.parametrize("batch_size", [6, 0])
@@ -26,7 +26,7 @@ def test_bad_batch_size_is_refused_before_compiling(batch_size):
       match=rf"batch_size={batch_size} must be a positive multiple of the 4"
       r" devices \(config.cpu",
   ):
-    train.validate_config(config, sharding.make_mesh())
+    loop.validate_config(config, sharding.make_mesh())
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_bad_model_choices_are_refused_with_the_choices(key, value, message):
   config = synthetic.get_config("tiny")
   config.update_from_flattened_dict({key: value})
   with pytest.raises(ValueError, match=message):
-    train.validate_config(config, sharding.make_mesh())
+    loop.validate_config(config, sharding.make_mesh())
 
 
 def _run_config(data_dir):
@@ -84,7 +84,7 @@ def test_tiny_config_trains_and_evaluates_end_to_end(
 
   make_eval_step = evaluate.make_eval_step
   monkeypatch.setattr(evaluate, "make_eval_step", recorded_eval_step)
-  results = train.train_and_evaluate(config, str(tmp_path))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   # The three evaluations share one step, compiled once.
   assert len(made_steps) == 1 and made_steps[0]._cache_size() == 1  # pylint: disable=protected-access
   written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -113,7 +113,7 @@ def test_bfloat16_run_reaches_the_metrics_of_a_float32_run(
   for dtype in ("float32", "bfloat16"):
     config = _run_config(scenes_data_dir)
     config.dtype = dtype
-    results[dtype] = train.train_and_evaluate(config, str(tmp_path / dtype))
+    results[dtype] = loop.train_and_evaluate(config, str(tmp_path / dtype))
   assert results["bfloat16"]["psnr_hole"] == pytest.approx(
       results["float32"]["psnr_hole"], abs=0.5
   )
@@ -126,7 +126,7 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
     tmp_path, scenes_data_dir, monkeypatch
 ):
   config = _run_config(scenes_data_dir)
-  train.train_and_evaluate(config, str(tmp_path / "whole"))
+  loop.train_and_evaluate(config, str(tmp_path / "whole"))
 
   make_iterator = input_pipeline.create_train_iterator
 
@@ -146,11 +146,11 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
 
   monkeypatch.setattr(input_pipeline, "create_train_iterator", interrupted_iterator)
   with pytest.raises(KeyboardInterrupt):
-    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+    loop.train_and_evaluate(config, str(tmp_path / "resumed"))
   monkeypatch.undo()
   manager = checkpoints.make_manager(tmp_path / "resumed", config)
   assert manager.latest_step() == 3
-  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  loop.train_and_evaluate(config, str(tmp_path / "resumed"))
 
   whole, _ = _final_params(tmp_path / "whole")
   resumed, _ = _final_params(tmp_path / "resumed")

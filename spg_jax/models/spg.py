@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from spg_jax.datasets import classes
+from spg_jax.data import classes
 from spg_jax.models import discriminators
 from spg_jax.models import generators
 from spg_jax.models import layers

@@ -1,0 +1,318 @@
+"""tf.data input pipeline: TFDS -> decode -> resize -> labels -> holes -> batches.
+
+Batches are dicts of numpy arrays holding this process's share of the global
+batch: `image` float32 [B, H, W, 3] in [-1, 1], `label` int32 [B, H, W] and
+`mask` float32 [B, H, W, 1] with 1 = hole. The training code lays them out on
+the device mesh.
+
+Everything random is a pure function of the config's seed and of an example's
+position in the stream (the epoch order comes from a seeded shuffle, each hole
+and crop from a stateless seed made of the seed and the example's index), so
+the stream is the same on every run, and a run resumed at step `s` sees
+exactly the batches an uninterrupted run sees from step `s` on.
+"""
+
+from collections.abc import Iterator
+import math
+
+import jax
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from spg_jax.data import classes
+from spg_jax.data import labelling
+from spg_jax.data import masks
+from spg_jax.data import preparation
+
+RESIZE_MODES = ("squash", "crop")
+
+Batch = dict[str, np.ndarray]
+
+# Salts that keep the random streams of crops and holes apart.
+_CROP_STREAM = 1
+_MASK_STREAM = 2
+
+# Starts the message of a failed label check, to tell it from other errors.
+_LABEL_ERROR = "Label check failed: the example"
+
+
+def check_data_config(data_config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming a bad config.data value."""
+  if data_config.resize not in RESIZE_MODES:
+    raise ValueError(
+        f"Unknown config.data.resize={data_config.resize!r}; choose one of"
+        f" {RESIZE_MODES}."
+    )
+  label_lookup(data_config)
+
+
+def _read_split(
+    data_config: ml_collections.ConfigDict, split: str, drop_remainder: bool
+) -> tf.data.Dataset:
+  """Reads this process's shard of a split, in order."""
+  builder = preparation.prepare(data_config)
+  process_split = tfds.split_for_jax_process(split, drop_remainder=drop_remainder)
+  dataset = builder.as_dataset(
+      split=process_split,
+      shuffle_files=False,
+      # One file at a time in order; no automatic caching, since the
+      # training stream caches decoded examples itself.
+      read_config=tfds.ReadConfig(
+          interleave_cycle_length=1, try_autocache=False
+      ),
+  )
+  return dataset
+
+
+def label_lookup(data_config: ml_collections.ConfigDict) -> np.ndarray:
+  """Raw label value -> class id, `labelling.UNMAPPED` for values not allowed."""
+  num_classes = classes.get_class_table(data_config.classes).num_classes
+  if data_config.label_map is None:
+    lookup = np.arange(num_classes, dtype=np.int32)
+  else:
+    label_map = classes.get_label_map(data_config.label_map)
+    if label_map.classes != data_config.classes:
+      raise ValueError(
+          f"config.data.label_map={data_config.label_map!r} maps into the"
+          f" classes {label_map.classes!r}, but config.data.classes is"
+          f" {data_config.classes!r}; make them agree."
+      )
+    lookup = label_map.lookup()
+  if data_config.ignore_label is not None:
+    if data_config.ignore_label < 0:
+      raise ValueError(
+          f"config.data.ignore_label={data_config.ignore_label} must be a"
+          " stored label value, >= 0."
+      )
+    if not 0 <= data_config.ignore_class < num_classes:
+      raise ValueError(
+          f"config.data.ignore_class={data_config.ignore_class} must be a"
+          f" class id of {data_config.classes!r}, in [0, {num_classes})."
+      )
+    size = max(len(lookup), data_config.ignore_label + 1)
+    lookup = np.pad(lookup, [0, size - len(lookup)],
+                    constant_values=labelling.UNMAPPED)
+    lookup[data_config.ignore_label] = data_config.ignore_class
+  return lookup
+
+
+def _map_labels(
+    raw: tf.Tensor,
+    lookup: np.ndarray,
+    example_id: tf.Tensor,
+    classes_name: str,
+) -> tf.Tensor:
+  """Maps raw label values to class ids; fails naming the example otherwise."""
+  in_range = (raw >= 0) & (raw < len(lookup))
+  class_ids = tf.gather(lookup, tf.clip_by_value(raw, 0, len(lookup) - 1))
+  allowed = in_range & (class_ids != labelling.UNMAPPED)
+  check = tf.debugging.Assert(
+      tf.reduce_all(allowed),
+      [
+          _LABEL_ERROR,
+          example_id,
+          "holds the raw label values",
+          tf.unique(tf.boolean_mask(raw, ~allowed))[0],
+          "that config.data.label_map and ignore_label map to no class"
+          f" of {classes_name!r}.",
+      ],
+      summarize=16,
+  )
+  with tf.control_dependencies([check]):
+    return tf.identity(class_ids)
+
+
+def _decode(
+    example: dict[str, tf.Tensor],
+    data_config: ml_collections.ConfigDict,
+    lookup: np.ndarray,
+) -> dict[str, tf.Tensor]:
+  """Image to uint8 [H, W, 3], labels to class ids [H, W], resized.
+
+  'squash' resizes straight to image_size x image_size (the paper squashes
+  Cityscapes' 2:1 frame); 'crop' resizes the shorter side to image_size and
+  leaves the square crop to `_crop`. Images stay uint8 so that the cache of
+  decoded examples takes a quarter of the memory of float32.
+  """
+  if data_config.id_key:
+    example_id = example[data_config.id_key]
+  else:
+    example_id = tf.constant(f"An example of {data_config.name}")
+  raw = tf.cast(example[data_config.label_key], tf.int32)
+  channel = data_config.label_channel
+  label = _map_labels(
+      raw[..., channel : channel + 1], lookup, example_id, data_config.classes
+  )
+  image = example[data_config.image_key]
+  size = data_config.image_size
+  if data_config.resize == "squash":
+    target = tf.constant([size, size])
+  else:
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = size / tf.reduce_min(shape)
+    target = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+  image = tf.image.resize(image, target, method="bilinear", antialias=True)
+  label = tf.image.resize(label, target, method="nearest")
+  return {
+      "image": tf.saturate_cast(tf.round(image), tf.uint8),
+      "label": label[..., 0],
+  }
+
+
+def _crop(
+    example: dict[str, tf.Tensor], size: int, seed: tf.Tensor | None
+) -> dict[str, tf.Tensor]:
+  """Crops a size x size square: random from `seed`, or central if None."""
+  shape = tf.shape(example["image"])
+  max_offsets = shape[:2] - size
+  if seed is None:
+    offsets = max_offsets // 2
+  else:
+    offsets = tf.random.stateless_uniform(
+        [2], seed, minval=0, maxval=tf.int32.max, dtype=tf.int32
+    ) % (max_offsets + 1)
+  return {
+      "image": example["image"][
+          offsets[0] : offsets[0] + size, offsets[1] : offsets[1] + size
+      ],
+      "label": example["label"][
+          offsets[0] : offsets[0] + size, offsets[1] : offsets[1] + size
+      ],
+  }
+
+
+def _make_finish_fn(
+    config: ml_collections.ConfigDict, seed: int, random_crop: bool
+):
+  """Returns a map fn (global index, decoded example) -> model example."""
+  size = config.data.image_size
+  mask_fn = masks.make_mask_fn(config.masks, size, size)
+
+  def finish(index: tf.Tensor, example: dict[str, tf.Tensor]):
+    index = tf.cast(index, tf.int64)
+    if config.data.resize == "crop":
+      crop_seed = tf.stack([tf.constant(seed, tf.int64) + _CROP_STREAM, index])
+      example = _crop(example, size, crop_seed if random_crop else None)
+    mask_seed = tf.stack([tf.constant(seed, tf.int64) + _MASK_STREAM, index])
+    image = tf.cast(example["image"], tf.float32) / 127.5 - 1.0
+    image = tf.ensure_shape(image, [size, size, 3])
+    label = tf.ensure_shape(example["label"], [size, size])
+    return {"image": image, "label": label, "mask": mask_fn(mask_seed)}
+
+  return finish
+
+
+def _with_clear_errors(batches: Iterator[Batch]) -> Iterator[Batch]:
+  """Re-raises a failed label check as a DataError naming the example."""
+  try:
+    yield from batches
+  except tf.errors.InvalidArgumentError as error:
+    if _LABEL_ERROR not in error.message:
+      raise
+    # tf.debugging.Assert prints each of its items in brackets.
+    message = error.message[error.message.index(_LABEL_ERROR) :]
+    message = message.splitlines()[0].replace("] [", " ").rstrip("]")
+    raise preparation.DataError(message) from None
+
+
+def _process_batch_size(global_batch_size: int) -> int:
+  if global_batch_size % jax.process_count():
+    raise ValueError(
+        f"The global batch size {global_batch_size} must be divisible by the"
+        f" number of processes ({jax.process_count()})."
+    )
+  return global_batch_size // jax.process_count()
+
+
+def _global_index(local_index: tf.Tensor) -> tf.Tensor:
+  """Numbers the examples of all processes apart: process p takes p, p+n, ..."""
+  return local_index * jax.process_count() + jax.process_index()
+
+
+def create_train_iterator(
+    config: ml_collections.ConfigDict, start_step: int = 0
+) -> Iterator[Batch]:
+  """Yields this process's training batches from step `start_step` on.
+
+  The decoded split is cached in memory, shuffled anew each epoch with a
+  seeded order and repeated forever.
+  """
+  check_data_config(config.data)
+  batch_size = _process_batch_size(config.batch_size)
+  dataset = _read_split(config.data, config.data.train_split, True)
+  lookup = label_lookup(config.data)
+  dataset = dataset.map(
+      lambda example: _decode(example, config.data, lookup),
+      num_parallel_calls=tf.data.AUTOTUNE,
+  )
+  if config.data.cache:
+    dataset = dataset.cache()
+  dataset = dataset.shuffle(
+      config.data.shuffle_buffer_size,
+      seed=config.seed + jax.process_index(),
+      reshuffle_each_iteration=True,
+  ).repeat()
+  dataset = dataset.enumerate().skip(start_step * batch_size)
+  finish = _make_finish_fn(config, config.seed, random_crop=True)
+  dataset = dataset.map(
+      lambda index, example: finish(_global_index(index), example),
+      num_parallel_calls=tf.data.AUTOTUNE,
+  )
+  dataset = dataset.batch(batch_size, drop_remainder=True)
+  return _with_clear_errors(tfds.as_numpy(dataset.prefetch(tf.data.AUTOTUNE)))
+
+
+def count_eval_batches(config: ml_collections.ConfigDict) -> int:
+  """Number of evaluation batches, the same on every process."""
+  builder = preparation.prepare(config.data)
+  size = builder.info.splits[config.data.eval_split].num_examples
+  per_process = math.ceil(size / jax.process_count())
+  return math.ceil(per_process / _process_batch_size(config.eval.batch_size))
+
+
+def create_eval_iterator(config: ml_collections.ConfigDict) -> Iterator[Batch]:
+  """Yields the evaluation split once, with holes fixed by `config.eval.seed`.
+
+  Every process yields `count_eval_batches(config)` full batches; slots
+  past the end of the split hold zeros and have `weight` 0 (real examples
+  have weight 1), so that every process runs the same compiled evaluation.
+  """
+  check_data_config(config.data)
+  batch_size = _process_batch_size(config.eval.batch_size)
+  dataset = _read_split(config.data, config.data.eval_split, False)
+  finish = _make_finish_fn(config, config.eval.seed, random_crop=False)
+  lookup = label_lookup(config.data)
+  dataset = dataset.map(
+      lambda example: _decode(example, config.data, lookup),
+      num_parallel_calls=tf.data.AUTOTUNE,
+  ).enumerate()
+  dataset = dataset.map(
+      lambda index, example: finish(_global_index(index), example),
+      num_parallel_calls=tf.data.AUTOTUNE,
+  ).batch(batch_size)
+  batches = _with_clear_errors(
+      tfds.as_numpy(dataset.prefetch(tf.data.AUTOTUNE))
+  )
+  size = config.data.image_size
+  empty = {
+      "image": np.zeros([0, size, size, 3], np.float32),
+      "label": np.zeros([0, size, size], np.int32),
+      "mask": np.zeros([0, size, size, 1], np.float32),
+  }
+  for _ in range(count_eval_batches(config)):
+    yield _pad_batch(next(batches, empty), batch_size)
+
+
+def _pad_batch(batch: Batch, batch_size: int) -> Batch:
+  """Pads a batch with zeros to `batch_size`; `weight` marks the real rows."""
+  count = len(batch["image"])
+  padded = {
+      key: np.concatenate(
+          [value, np.zeros((batch_size - count,) + value.shape[1:], value.dtype)]
+      )
+      for key, value in batch.items()
+  }
+  padded["weight"] = (np.arange(batch_size) < count).astype(np.float32)
+  return padded

@@ -1,1 +1,0 @@
-"""TFDS builders the catalog lacks, and the class tables they share."""

@@ -1,0 +1,1 @@
+"""Inference: the Inpainter API and command line, image files, the web demo."""

@@ -1,0 +1,1 @@
+"""Training: state, losses, the data-parallel steps of each phase, the loop, checkpoints."""

@@ -1,0 +1,74 @@
+"""Checks of a config's model, schedule and batch keys, before any compiling.
+
+Free of TensorFlow, so that the benchmark, which runs on accelerator hosts
+without it, refuses the same bad configs as training does; training adds
+the data checks of `input_pipeline` (`train.validate_config`).
+"""
+
+import ml_collections
+from jax.sharding import Mesh
+
+from spg_jax.models import layers
+from spg_jax.models import space_to_depth
+from spg_jax.runtime import host_cpu
+from spg_jax.training import losses
+from spg_jax.training import steps
+
+
+def check_model_and_steps(
+    config: ml_collections.ConfigDict, mesh: Mesh
+) -> None:
+  """Checks what would otherwise fail late, in tracing or compiling.
+
+  Raises:
+    ValueError: naming the config key at fault and how to fix it.
+  """
+  losses.check_perceptual_weights(config.loss)
+  host_cpu.check_cpu_config(config.cpu)
+  if config.dtype not in layers.DTYPES:
+    raise ValueError(
+        f"config.dtype={config.dtype!r} must be one of {layers.DTYPES}."
+    )
+  if config.model.remat not in layers.REMAT_POLICIES:
+    raise ValueError(
+        f"config.model.remat={config.model.remat!r} must be one of"
+        f" {tuple(layers.REMAT_POLICIES)}."
+    )
+  for key in ("sp_steps", "sg_steps", "joint_steps"):
+    if config.schedule[key] < 0:
+      raise ValueError(f"config.schedule.{key} must be >= 0.")
+  if steps.total_steps(config.schedule) <= 0:
+    raise ValueError(
+        "config.schedule has no steps: set sp_steps, sg_steps or joint_steps"
+        " > 0."
+    )
+  _check_batch_sizes(config, mesh)
+  for name in ("sp_generator", "sg_generator"):
+    factor = 2 ** config.model[name].num_downsamplings
+    if config.data.image_size % factor:
+      raise ValueError(
+          f"config.data.image_size={config.data.image_size} must be a multiple"
+          f" of 2**config.model.{name}.num_downsamplings={factor}."
+      )
+    form = config.model[name].output_conv_form
+    if form not in space_to_depth.CONV_FORMS:
+      raise ValueError(
+          f"config.model.{name}.output_conv_form={form!r} must be one of"
+          f" {space_to_depth.CONV_FORMS}."
+      )
+
+
+def _check_batch_sizes(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
+  """Each global batch splits evenly over the mesh's devices."""
+  batch_sizes = {
+      "batch_size": config.batch_size,
+      "eval.batch_size": config.eval.batch_size,
+  }
+  on_cpu = mesh.devices.flat[0].platform == "cpu"
+  how_many = " (config.cpu.devices sets how many a CPU has)" if on_cpu else ""
+  for key, size in batch_sizes.items():
+    if size <= 0 or size % mesh.size:
+      raise ValueError(
+          f"config.{key}={size} must be a positive multiple of the"
+          f" {mesh.size} devices{how_many}."
+      )

@@ -1,0 +1,203 @@
+"""The training loop: data, steps, logging, samples, checkpoints, evaluation.
+
+The logic lives here rather than in `main.py` so that a notebook can call
+`train_and_evaluate` directly. The TensorFlow-free parts (state and steps)
+are in `spg_jax.training.steps`.
+"""
+
+from collections.abc import Callable
+
+from absl import logging
+from clu import metric_writers
+from clu import periodic_actions
+from etils import epath
+import jax
+from jax.sharding import Mesh
+import ml_collections
+import numpy as np
+
+from spg_jax.data import classes
+from spg_jax.data import input_pipeline
+from spg_jax.data import preparation
+from spg_jax.evaluation import evaluate
+from spg_jax.models import spg
+from spg_jax.runtime import atomic_files
+from spg_jax.runtime import compilation_cache
+from spg_jax.runtime import dispatch_window
+from spg_jax.runtime import sharding
+from spg_jax.training import checkpoints
+from spg_jax.training import config_checks
+from spg_jax.training import samples
+from spg_jax.training import steps
+
+# How often the loop logs its progress (steps/s, time left) and writes it to
+# TensorBoard.
+_PROGRESS_EVERY_SECONDS = 30.0
+
+
+def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
+  """Checks what would otherwise fail late, after data loading or compiling.
+
+  Raises:
+    ValueError: naming the config key at fault and how to fix it.
+  """
+  config_checks.check_model_and_steps(config, mesh)
+  input_pipeline.check_data_config(config.data)
+
+
+def _is_due(step: int, every: int, last_step: int) -> bool:
+  """Whether a periodic action runs after `step` (always after the last)."""
+  return step == last_step or (every > 0 and step % every == 0)
+
+
+def _average(window: list[steps.Metrics]) -> dict[str, float]:
+  """Averages each metric over the steps of `window` that reported it."""
+  values: dict[str, list[float]] = {}
+  for metrics in jax.device_get(window):
+    for key, value in metrics.items():
+      values.setdefault(key, []).append(float(value))
+  return {f"train/{key}": float(np.mean(v)) for key, v in values.items()}
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str
+) -> dict[str, float]:
+  """Trains SPG-Net per `config`, resuming from `workdir`, then evaluates.
+
+  Writes to `workdir`: config.json, checkpoints/, TensorBoard events,
+  samples/*.png, eval/metrics.json and, unless `config.compilation_cache_dir`
+  puts it elsewhere, compilation_cache/.
+
+  Returns:
+    The final evaluation metrics (also in eval/metrics.json).
+  """
+  workdir = epath.Path(workdir)
+  mesh = sharding.make_mesh()
+  validate_config(config, mesh)
+  # Missing or broken data files fail here, before anything compiles.
+  preparation.prepare(config.data)
+  networks = spg.Networks.from_config(config)
+  compilation_cache.use(config.compilation_cache_dir, workdir)
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    atomic_files.write_text(
+        workdir / "config.json", config.to_json_best_effort(indent=2)
+    )
+
+  state = sharding.replicate(
+      steps.create_train_state(config, networks, jax.random.key(config.seed)),
+      mesh,
+  )
+  manager = checkpoints.make_manager(workdir, config)
+  state, meta = checkpoints.restore_latest(manager, state)
+  start_step = int(state.step)
+  if meta is not None:
+    logging.info("Resuming from step %d (phase %s).", start_step, meta["phase"])
+
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=not is_chief
+  )
+  num_steps = steps.total_steps(config.schedule)
+  train_steps = steps.make_train_steps(config, networks, mesh)
+  train_iter = sharding.prefetch_to_mesh(
+      input_pipeline.create_train_iterator(config, start_step),
+      mesh,
+      config.prefetch_batches,
+  )
+  sample_batch = _sample_batch(config, mesh)
+  complete = jax.jit(networks.complete)
+  eval_step = evaluate.make_eval_step(networks)
+  report_progress = periodic_actions.ReportProgress(
+      num_train_steps=num_steps,
+      writer=writer,
+      every_secs=_PROGRESS_EVERY_SECONDS,
+  )
+
+  window: list[steps.Metrics] = []
+  in_flight = dispatch_window.DispatchWindow()
+  for step in range(start_step, num_steps):
+    phase = steps.phase_at(step, config.schedule)
+    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+      batch = next(train_iter)
+      state, metrics = train_steps[phase](state, batch)
+    in_flight.add(metrics)
+    window.append(metrics)
+    done = step + 1
+    report_progress(done)
+    if _is_due(done, config.log_every_steps, num_steps):
+      writer.write_scalars(done, _average(window))
+      window = []
+    if _is_due(done, config.sample_every_steps, num_steps):
+      _write_samples(
+          config, networks, complete, state, sample_batch, done, workdir,
+          writer,
+      )
+    if _is_due(done, config.checkpoint_every_steps, num_steps):
+      checkpoints.save(manager, done, state, phase)
+    if config.eval_every_steps and done % config.eval_every_steps == 0:
+      if done < num_steps:
+        _write_eval(config, eval_step, state, mesh, writer, done)
+
+  results = _write_eval(config, eval_step, state, mesh, writer, num_steps)
+  if is_chief:
+    evaluate.write_metrics_json(workdir / "eval" / "metrics.json", results)
+  manager.wait_until_finished()
+  writer.flush()
+  return results
+
+
+def _sample_batch(
+    config: ml_collections.ConfigDict, mesh: Mesh
+) -> dict[str, jax.Array]:
+  """The first evaluation examples, shown in every sample grid."""
+  batch = next(input_pipeline.create_eval_iterator(config))
+  return sharding.shard_batch(batch, mesh)
+
+
+def _write_samples(
+    config: ml_collections.ConfigDict,
+    networks: spg.Networks,
+    complete: Callable[..., tuple[jax.Array, jax.Array]],
+    state: steps.SPGState,
+    batch: dict[str, jax.Array],
+    step: int,
+    workdir: epath.Path,
+    writer: metric_writers.MetricWriter,
+) -> None:
+  """Completes the sample batch and writes its first `num_samples` rows."""
+  labels, output = complete(
+      state.params,
+      batch["image"],
+      networks.one_hot(batch["label"]),
+      batch["mask"],
+  )
+  labels, output, batch = jax.device_get((labels, output, batch))
+  shown = slice(0, config.num_samples)
+  grid = samples.make_grid(
+      batch["image"][shown],
+      batch["mask"][shown],
+      labels[shown],
+      output[shown],
+      classes.get_class_table(config.data.classes),
+  )
+  samples.write_grid(grid, step, workdir / "samples", writer)
+
+
+def _write_eval(
+    config: ml_collections.ConfigDict,
+    eval_step: evaluate.EvalStep,
+    state: steps.SPGState,
+    mesh: Mesh,
+    writer: metric_writers.MetricWriter,
+    step: int,
+) -> dict[str, float]:
+  """Evaluates the current parameters and logs the metrics under eval/."""
+  results = evaluate.evaluate(
+      eval_step,
+      state.params,
+      input_pipeline.create_eval_iterator(config),
+      mesh,
+  )
+  writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+  logging.info("Evaluation at step %d: %s", step, results)
+  return results

@@ -1,0 +1,341 @@
+"""SPG-Net's training state and data-parallel train steps (no TensorFlow).
+
+Training runs in three phases, each a number of steps in `config.schedule`:
+'sp' trains SP-Net and its discriminator alone; 'sg' trains SG-Net and its
+discriminator alone on ground-truth labels; 'joint' trains all four, SG-Net
+rendering from SP-Net's completed labels so that its loss also reaches SP-Net.
+
+Each step is written for one device's share of the batch, with gradients and
+metrics averaged over the mesh axis 'batch' by `lax.pmean` (the pmap
+programming model), and compiled by `jax.jit(jax.shard_map(...))` over a mesh
+of all devices, the state donated. The state is a replicated global
+`jax.Array` pytree, which Orbax saves as it is.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax
+from flax.training import train_state
+import jax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from spg_jax.models import generators
+from spg_jax.models import spg
+from spg_jax.runtime import sharding
+from spg_jax.training import losses
+
+PHASES = ("sp", "sg", "joint")
+
+Batch = Mapping[str, jax.Array]
+Metrics = dict[str, jax.Array]
+StepFn = Callable[["SPGState", Batch], tuple["SPGState", Metrics]]
+
+
+@flax.struct.dataclass
+class SPGState:
+  """Everything training changes: the step and each network's state."""
+
+  step: jax.Array
+  sp: train_state.TrainState
+  sg: train_state.TrainState
+  sp_disc: train_state.TrainState
+  sg_disc: train_state.TrainState
+
+  @property
+  def params(self) -> dict[str, Any]:
+    return {
+        "sp": self.sp.params,
+        "sg": self.sg.params,
+        "sp_disc": self.sp_disc.params,
+        "sg_disc": self.sg_disc.params,
+    }
+
+
+def total_steps(schedule: ml_collections.ConfigDict) -> int:
+  return schedule.sp_steps + schedule.sg_steps + schedule.joint_steps
+
+
+def phase_at(step: int, schedule: ml_collections.ConfigDict) -> str:
+  """The phase that step `step` (0-based) belongs to."""
+  if step < schedule.sp_steps:
+    return "sp"
+  if step < schedule.sp_steps + schedule.sg_steps:
+    return "sg"
+  return "joint"
+
+
+def learning_rate_schedule(
+    optimizer_config: ml_collections.ConfigDict, num_updates: int
+) -> optax.Schedule:
+  """Constant, then linearly to 0 over the last `decay_fraction` of updates."""
+  decay_steps = max(1, round(optimizer_config.decay_fraction * num_updates))
+  rate = optimizer_config.learning_rate
+  return optax.join_schedules(
+      [
+          optax.constant_schedule(rate),
+          optax.linear_schedule(rate, 0.0, decay_steps),
+      ],
+      boundaries=[num_updates - decay_steps],
+  )
+
+
+def network_update_counts(
+    schedule: ml_collections.ConfigDict,
+) -> dict[str, int]:
+  """How many updates each network gets over the whole schedule."""
+  sp_updates = schedule.sp_steps + schedule.joint_steps
+  sg_updates = schedule.sg_steps + schedule.joint_steps
+  return {
+      "sp": sp_updates,
+      "sp_disc": sp_updates,
+      "sg": sg_updates,
+      "sg_disc": sg_updates,
+  }
+
+
+def learning_rate_schedules(
+    config: ml_collections.ConfigDict,
+) -> dict[str, optax.Schedule]:
+  return {
+      name: learning_rate_schedule(config.optimizer, count)
+      for name, count in network_update_counts(config.schedule).items()
+  }
+
+
+def create_train_state(
+    config: ml_collections.ConfigDict, networks: spg.Networks, rng: jax.Array
+) -> SPGState:
+  """Initialises the parameters and an Adam optimizer for each network."""
+  params = networks.init(rng, config.data.image_size)
+  apply_fns = {
+      "sp": networks.sp.apply,
+      "sg": networks.sg.apply,
+      "sp_disc": networks.sp_disc.apply,
+      "sg_disc": networks.sg_disc.apply,
+  }
+  # Steps as int32 arrays, not flax's Python 0: a weakly typed step would
+  # trace the train step differently from one restored from a checkpoint,
+  # so a resumed run could not reuse the compiled program.
+  states = {
+      name: train_state.TrainState.create(
+          apply_fn=apply_fns[name],
+          params=params[name],
+          tx=optax.adam(
+              schedule, b1=config.optimizer.b1, b2=config.optimizer.b2
+          ),
+      ).replace(step=jnp.zeros([], jnp.int32))
+      for name, schedule in learning_rate_schedules(config).items()
+  }
+  return SPGState(step=jnp.zeros([], jnp.int32), **states)
+
+
+class _StepBuilder:
+  """Writes the per-device update of each phase from a config's parts."""
+
+  def __init__(self, config: ml_collections.ConfigDict, networks: spg.Networks):
+    self.networks = networks
+    self.loss_config = config.loss
+    self.schedules = learning_rate_schedules(config)
+
+  def _sp_generator_loss(self, sp_params, disc_params, batch):
+    """SP-Net's loss; returns it, metrics and the completed label map.
+
+    The discriminator sees the predicted map as a straight-through one-hot,
+    composited with the known labels (see
+    `generators.straight_through_one_hot`).
+    """
+    networks = self.networks
+    known = networks.one_hot(batch["label"])
+    logits, probabilities = networks.predict_labels(
+        sp_params, batch["image"], known, batch["mask"]
+    )
+    completed = generators.composite_labels(
+        generators.straight_through_one_hot(probabilities),
+        known,
+        batch["mask"],
+    )
+    fake = networks.sp_disc.apply(
+        disc_params, spg.sp_disc_input(batch["image"], batch["mask"], completed)
+    )
+    real = networks.sp_disc.apply(
+        disc_params, spg.sp_disc_input(batch["image"], batch["mask"], known)
+    )
+    loss, metrics = losses.sp_generator_loss(
+        logits, batch["label"], batch["mask"], fake, real, self.loss_config
+    )
+    return loss, (metrics, completed)
+
+  def _sg_generator_loss(self, sg_params, disc_params, batch, labels):
+    """SG-Net's loss rendering from `labels`; returns it, metrics, output."""
+    networks = self.networks
+    generated, output = networks.render(
+        sg_params, batch["image"], labels, batch["mask"]
+    )
+    fake = networks.sg_disc.apply(
+        disc_params, spg.sg_disc_input(labels, batch["mask"], output)
+    )
+    real = networks.sg_disc.apply(
+        disc_params,
+        spg.sg_disc_input(
+            networks.one_hot(batch["label"]), batch["mask"], batch["image"]
+        ),
+    )
+    loss, metrics = losses.sg_generator_loss(
+        generated, batch["image"], batch["mask"], fake, real, self.loss_config
+    )
+    return loss, (metrics, output)
+
+  def _update(self, name, state, grads):
+    """Applies averaged gradients; returns the new state and its rate."""
+    learning_rate = self.schedules[name](state.step)
+    return state.apply_gradients(grads=grads), learning_rate
+
+  def _discriminator_step(self, name, state, real_input, fake_input):
+    """One update of discriminator `name` on real and (frozen) fake inputs."""
+    apply_fn = getattr(self.networks, name).apply
+    fake_input = jax.lax.stop_gradient(fake_input)
+
+    def loss_fn(params):
+      return losses.discriminator_loss(
+          apply_fn(params, real_input),
+          apply_fn(params, fake_input),
+          self.loss_config.gan,
+      )
+
+    metrics, grads = _averaged_gradients(loss_fn, state.params)
+    state, learning_rate = self._update(name, state, grads)
+    return state, {**metrics, "learning_rate": learning_rate}
+
+  def _train_sp(self, state, batch, sp_metrics, completed):
+    known = self.networks.one_hot(batch["label"])
+    sp_disc, disc_metrics = self._discriminator_step(
+        "sp_disc",
+        state.sp_disc,
+        spg.sp_disc_input(batch["image"], batch["mask"], known),
+        spg.sp_disc_input(batch["image"], batch["mask"], completed),
+    )
+    return sp_disc, _prefixed("sp", sp_metrics) | _prefixed(
+        "sp_disc", disc_metrics
+    )
+
+  def _train_sg(self, state, batch, labels, sg_metrics, output):
+    sg_disc, disc_metrics = self._discriminator_step(
+        "sg_disc",
+        state.sg_disc,
+        spg.sg_disc_input(
+            self.networks.one_hot(batch["label"]), batch["mask"], batch["image"]
+        ),
+        spg.sg_disc_input(labels, batch["mask"], output),
+    )
+    return sg_disc, _prefixed("sg", sg_metrics) | _prefixed(
+        "sg_disc", disc_metrics
+    )
+
+  def sp_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
+    """Phase 'sp': SP-Net and its discriminator."""
+    (metrics, completed), grads = _averaged_gradients(
+        self._sp_generator_loss, state.sp.params, state.sp_disc.params, batch
+    )
+    sp, metrics["learning_rate"] = self._update("sp", state.sp, grads)
+    sp_disc, metrics = self._train_sp(state, batch, metrics, completed)
+    return state.replace(sp=sp, sp_disc=sp_disc), metrics
+
+  def sg_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
+    """Phase 'sg': SG-Net and its discriminator, on ground-truth labels."""
+    labels = self.networks.one_hot(batch["label"])
+    (metrics, output), grads = _averaged_gradients(
+        self._sg_generator_loss,
+        state.sg.params,
+        state.sg_disc.params,
+        batch,
+        labels,
+    )
+    sg, metrics["learning_rate"] = self._update("sg", state.sg, grads)
+    sg_disc, metrics = self._train_sg(state, batch, labels, metrics, output)
+    return state.replace(sg=sg, sg_disc=sg_disc), metrics
+
+  def joint_step(
+      self, state: SPGState, batch: Batch
+  ) -> tuple[SPGState, Metrics]:
+    """Phase 'joint': SG-Net renders SP-Net's labels; all four update."""
+
+    def loss_fn(generator_params):
+      sp_loss, (sp_metrics, completed) = self._sp_generator_loss(
+          generator_params["sp"], state.sp_disc.params, batch
+      )
+      sg_loss, (sg_metrics, output) = self._sg_generator_loss(
+          generator_params["sg"], state.sg_disc.params, batch, completed
+      )
+      return sp_loss + sg_loss, (sp_metrics, sg_metrics, completed, output)
+
+    aux, grads = _averaged_gradients(
+        loss_fn, {"sp": state.sp.params, "sg": state.sg.params}
+    )
+    sp_metrics, sg_metrics, completed, output = aux
+    sp, sp_metrics["learning_rate"] = self._update("sp", state.sp, grads["sp"])
+    sg, sg_metrics["learning_rate"] = self._update("sg", state.sg, grads["sg"])
+    sp_disc, sp_metrics = self._train_sp(state, batch, sp_metrics, completed)
+    sg_disc, sg_metrics = self._train_sg(
+        state, batch, jax.lax.stop_gradient(completed), sg_metrics, output
+    )
+    return (
+        state.replace(sp=sp, sg=sg, sp_disc=sp_disc, sg_disc=sg_disc),
+        sp_metrics | sg_metrics,
+    )
+
+
+def _averaged_gradients(loss_fn, params, *args):
+  """Returns `loss_fn`'s aux output and its gradient averaged over devices.
+
+  `loss_fn(params, *args)` returns `(loss, aux)` for this device's share of
+  the batch. The parameters enter the step invariant over 'batch'; casting
+  them to 'varying' makes `jax.grad` return this device's own gradient, which
+  `lax.pmean` averages. (Without the cast, shard_map's gradient of an
+  invariant input is already summed over devices.)
+  """
+  varying = jax.tree.map(
+      lambda x: jax.lax.pcast(x, sharding.BATCH_AXIS, to="varying"), params
+  )
+  (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(varying, *args)
+  return aux, jax.lax.pmean(grads, sharding.BATCH_AXIS)
+
+
+def _prefixed(prefix: str, metrics: Metrics) -> Metrics:
+  return {f"{prefix}/{key}": value for key, value in metrics.items()}
+
+
+def make_train_steps(
+    config: ml_collections.ConfigDict, networks: spg.Networks, mesh: Mesh
+) -> dict[str, StepFn]:
+  """Compiles one data-parallel step per phase over `mesh`, state donated."""
+  builder = _StepBuilder(config, networks)
+  per_device_steps = {
+      "sp": builder.sp_step,
+      "sg": builder.sg_step,
+      "joint": builder.joint_step,
+  }
+
+  def data_parallel(per_device_step: StepFn) -> StepFn:
+    def step(state, batch):
+      new_state, metrics = per_device_step(state, batch)
+      new_state = new_state.replace(step=state.step + 1)
+      return new_state, jax.lax.pmean(metrics, sharding.BATCH_AXIS)
+
+    return jax.jit(
+        jax.shard_map(
+            step,
+            mesh=mesh,
+            in_specs=(P(), P(sharding.BATCH_AXIS)),
+            out_specs=(P(), P()),
+        ),
+        donate_argnums=0,
+    )
+
+  return {
+      phase: data_parallel(per_device_steps[phase]) for phase in PHASES
+  }
