@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 import conftest
 from configs import cityscapes
 from spg_jax.data import cityscapes_labels
+from spg_jax.data import data_source
 from spg_jax.data import input_pipeline
 from spg_jax.data import preparation
 from spg_jax.testing import cityscapes_archives
@@ -32,7 +33,8 @@ def data_dir(cityscapes_manual_dir, tmp_path_factory):
 
 
 def _eval_labels(config) -> np.ndarray:
-  return next(input_pipeline.create_eval_iterator(config))["label"]
+  source = data_source.DataSource.resolve(config.data)
+  return next(input_pipeline.create_eval_iterator(config, source))["label"]
 
 
 def test_label_table_matches_the_official_definitions():
@@ -51,6 +53,24 @@ def test_label_table_matches_the_official_definitions():
   for label in official.labels:
     if 0 <= label.trainId < 255:
       assert train_names[label.trainId] == label.name
+
+
+def test_void_is_what_the_benchmark_leaves_out():
+  official = [l for l in cityscapes_official_labels.labels if l.id >= 0]
+  categories = cityscapes_labels.CITYSCAPES_CATEGORIES
+  train_ids = cityscapes_labels.CITYSCAPES_TRAIN_IDS
+  assert categories.void_id == 0 and train_ids.void_id == 19
+  # The void category holds only labels the benchmark leaves out.
+  assert all(
+      label.ignoreInEval
+      for label in official
+      if label.categoryId == categories.void_id
+  )
+  # The void trainId class gathers exactly those labels.
+  lookup = cityscapes_labels.LABEL_IDS_TO_TRAIN_IDS.lookup()
+  assert {l.id for l in official if lookup[l.id] == train_ids.void_id} == {
+      l.id for l in official if l.ignoreInEval
+  }
 
 
 def test_split_sizes(cityscapes_manual_dir, data_dir):
@@ -95,7 +115,8 @@ def test_crop_mode_takes_a_square_from_the_frame(cityscapes_manual_dir, data_dir
   # columns 512..1535, right of the car and left of the 'static' block.
   assert labels.shape == (2, 64, 64)
   assert np.all(labels == cityscapes_labels.CITYSCAPES_CATEGORIES.index("flat"))
-  train = next(input_pipeline.create_train_iterator(config))
+  source = data_source.DataSource.resolve(config.data)
+  train = next(input_pipeline.create_train_iterator(config, source))
   assert train["image"].shape == (4, 64, 64, 3)
 
 

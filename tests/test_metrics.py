@@ -143,16 +143,80 @@ def test_confusion_and_mean_iou_by_hand():
   )
 
 
-def test_confusion_respects_weights():
-  truth = np.array([[[0, 0], [1, 1]]], np.int32)
-  pred = np.array([[[0, 1], [1, 1]]], np.int32)
-  weights = np.array([[[1.0, 0.0], [1.0, 0.5]]], np.float32)
-  expected = [[1, 0], [0, 1.5]]
-  for w in (weights, weights[..., None]):
+def test_confusion_counts_only_where_asked():
+  truth = np.array([[[0, 0], [1, 1]], [[1, 0], [0, 1]]], np.int32)
+  pred = np.array([[[0, 1], [1, 1]], [[0, 0], [1, 1]]], np.int32)
+  where = np.array([[[1, 0], [1, 1]], [[1, 1], [0, 0]]], np.float32)
+  expected = [[2, 0], [1, 2]]
+  for w in (where, where[..., None], where > 0):
     confusion = metrics.confusion_matrix(truth, pred, 2, w)
+    assert confusion.dtype == jnp.int32
     np.testing.assert_array_equal(confusion, expected)
-    np.testing.assert_allclose(metrics.mean_iou(confusion), 1.0)
-  assert metrics.mean_iou(jnp.zeros((3, 3))) == 0.0
+  assert metrics.mean_iou(np.zeros((3, 3), np.int64)) == 0.0
+
+
+def test_a_confusion_cell_past_2_24_is_counted_exactly():
+  """float32 holds every integer up to 2**24 but not 2**24 + 1."""
+  # 97 * 257 * 673 = 2**24 + 1 pixels of the one class, predicted right.
+  labels = jnp.zeros([97, 257, 673], jnp.int32)
+  confusion = metrics.confusion_matrix(labels, labels, 1)
+  assert int(confusion[0, 0]) == 2**24 + 1
+
+
+def test_confusion_refuses_batches_it_cannot_count_exactly():
+  too_tall = jax.ShapeDtypeStruct([1, 2**12 + 1, 2**12], jnp.int32)
+  with pytest.raises(ValueError, match="too large to count exactly"):
+    jax.eval_shape(
+        lambda x: metrics.confusion_matrix(x, x, 2), too_tall
+    )
+  too_many = jax.ShapeDtypeStruct([129, 2**12, 2**12], jnp.int32)
+  with pytest.raises(ValueError, match="too large to count in int32"):
+    jax.eval_shape(
+        lambda x: metrics.confusion_matrix(x, x, 2), too_many
+    )
+
+
+# Class 0 is void. Rows: true class; columns: predicted class.
+_CONFUSION_WITH_VOID = np.array([[5, 1, 2], [1, 3, 0], [0, 1, 4]], np.int64)
+
+
+def test_void_truth_is_left_out_of_mean_iou_and_pixel_accuracy():
+  # Class 1: 3 right, 1 predicted void (an error), 1 of class 2 taken for
+  # it: IoU 3/5. Class 2: 4 right, 1 missed: IoU 4/5. Void's row and IoU
+  # do not count.
+  assert metrics.mean_iou(_CONFUSION_WITH_VOID, void_id=0) == pytest.approx(
+      (3 / 5 + 4 / 5) / 2, rel=1e-15
+  )
+  assert metrics.pixel_accuracy(
+      _CONFUSION_WITH_VOID, void_id=0
+  ) == pytest.approx(7 / 9, rel=1e-15)
+  # Whatever is predicted on void pixels changes nothing.
+  moved = _CONFUSION_WITH_VOID.copy()
+  moved[0] = [0, 8, 0]
+  assert metrics.mean_iou(moved, 0) == metrics.mean_iou(_CONFUSION_WITH_VOID, 0)
+  assert metrics.pixel_accuracy(moved, 0) == metrics.pixel_accuracy(
+      _CONFUSION_WITH_VOID, 0
+  )
+  # Without a void class, void is scored like any class.
+  assert metrics.mean_iou(_CONFUSION_WITH_VOID) == pytest.approx(
+      (5 / 9 + 3 / 6 + 4 / 7) / 3, rel=1e-15
+  )
+  assert metrics.pixel_accuracy(_CONFUSION_WITH_VOID) == pytest.approx(
+      12 / 17, rel=1e-15
+  )
+
+
+def test_scores_of_nothing_scored_are_zero():
+  only_void = np.zeros((3, 3), np.int64)
+  only_void[0] = [4, 1, 1]
+  assert metrics.mean_iou(only_void, void_id=0) == 0.0
+  assert metrics.pixel_accuracy(only_void, void_id=0) == 0.0
+  assert metrics.pixel_accuracy(np.zeros((2, 2), np.int64)) == 0.0
+
+
+def test_a_void_id_outside_the_matrix_is_refused():
+  with pytest.raises(ValueError, match="void class id 3 is not one of the 3"):
+    metrics.mean_iou(_CONFUSION_WITH_VOID, void_id=3)
 
 
 def test_boundary_band_of_centred_square_is_its_outer_ring():
@@ -194,10 +258,8 @@ def test_everything_works_under_jit():
   np.testing.assert_array_equal(band, metrics.boundary_band(hole, 2))
   labels = (a[..., 0] > 0).astype(np.int32)
   preds = (b[..., 0] > 0).astype(np.int32)
-
-  @jax.jit
-  def hole_miou(labels, preds, hole):
-    return metrics.mean_iou(metrics.confusion_matrix(labels, preds, 2, hole))
-
-  expected = metrics.mean_iou(metrics.confusion_matrix(labels, preds, 2, hole))
-  np.testing.assert_allclose(hole_miou(labels, preds, hole), expected)
+  confusion = jax.jit(metrics.confusion_matrix, static_argnums=2)
+  np.testing.assert_array_equal(
+      confusion(labels, preds, 2, hole),
+      metrics.confusion_matrix(labels, preds, 2, hole),
+  )

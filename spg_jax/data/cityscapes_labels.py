@@ -4,7 +4,9 @@ Cityscapes' `*_gtFine_labelIds.png` files hold the 34 labelIds below. SPG-Net
 groups them into the 8 official categories (`CITYSCAPES_CATEGORIES`, the
 paper's setting); the 19 trainIds of the Cityscapes benchmark, with every
 other labelId gathered into a 20th class 'void', are the finer alternative
-(`CITYSCAPES_TRAIN_IDS`). The values are those of the official definitions
+(`CITYSCAPES_TRAIN_IDS`). Both tables name 'void' as their `void` class, so
+evaluation scores no pixel whose true class is void, as the benchmark does.
+The values are those of the official definitions
 (`cityscapesscripts.helpers.labels`); a test checks them against that package.
 """
 
@@ -86,6 +88,7 @@ CITYSCAPES_CATEGORIES = labelling.ClassTable(
         (220, 20, 60),
         (0, 0, 142),
     ),
+    void="void",
 )
 
 _BENCHMARK_LABELS = sorted(
@@ -97,8 +100,9 @@ _BENCHMARK_LABELS = sorted(
 CITYSCAPES_TRAIN_IDS = labelling.ClassTable(
     names=tuple(label.name for label in _BENCHMARK_LABELS) + ("void",),
     colors=tuple(label.color for label in _BENCHMARK_LABELS) + ((0, 0, 0),),
+    void="void",
 )
-VOID_TRAIN_CLASS = CITYSCAPES_TRAIN_IDS.index("void")
+VOID_TRAIN_CLASS = CITYSCAPES_TRAIN_IDS.void_id
 
 LABEL_IDS_TO_CATEGORIES = labelling.LabelMap(
     classes="cityscapes_categories",

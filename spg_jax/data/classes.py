@@ -9,7 +9,9 @@ from spg_jax.data import cityscapes_labels
 from spg_jax.data import labelling
 
 # Helen face parsing (Smith et al., CVPR 2013): the classes of the label
-# files `<name>_lbl00.png` ... `<name>_lbl10.png`, in that order.
+# files `<name>_lbl00.png` ... `<name>_lbl10.png`, in that order. No void:
+# every pixel takes the class of its strongest map, and background is a
+# labelled class like the others.
 HELEN = labelling.ClassTable(
     names=(
         "background",
@@ -40,10 +42,13 @@ HELEN = labelling.ClassTable(
 )
 
 # TFDS oxford_iiit_pet's `segmentation_mask`: a trimap storing 1 = pet,
-# 2 = background, 3 = the uncertain outline between them.
+# 2 = background, 3 = the uncertain outline between them. The outline is
+# void: the dataset calls it "not classified", a band where the annotators
+# left the answer open, so a prediction there is neither right nor wrong.
 OXFORD_PET_TRIMAP = labelling.ClassTable(
     names=("background", "pet", "outline"),
     colors=((0, 0, 0), (230, 140, 40), (255, 255, 255)),
+    void="outline",
 )
 OXFORD_PET_TRIMAP_VALUES = labelling.LabelMap(
     classes="oxford_pet_trimap", targets=((2, 0), (1, 1), (3, 2))
@@ -52,6 +57,9 @@ OXFORD_PET_TRIMAP_VALUES = labelling.LabelMap(
 # TFDS scene_parse150 stores the ADE20K instance annotations of the Places
 # Challenge 2017, whose red channel holds one of these 100 object categories
 # (CSAILVision/placeschallenge, instanceInfo100_train.txt), 0 elsewhere.
+# 'other' (0) is not void: it is mostly walls, floors, sky and roads, a real
+# answer for a hole, and leaving it unscored would let object labels painted
+# over them go unpunished.
 _ADE20K_OBJECTS = (
     "bed", "windowpane", "cabinet", "person", "door", "table", "curtain",
     "chair", "car", "painting", "sofa", "shelf", "mirror", "armchair", "seat",

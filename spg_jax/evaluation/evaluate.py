@@ -3,14 +3,15 @@
 For every test image and its seeded hole, SPG-Net predicts the hole's labels
 from the known ground-truth labels (S0) and renders the image. The metrics are
 those the paper reports (L1, L2, PSNR, SSIM, on [0, 1] images) over the whole
-image and over the hole alone, plus SP-Net's mean IoU inside the hole. Two
+image and over the hole alone, plus SP-Net's mean IoU and pixel accuracy
+inside the hole. The label scores leave out the pixels whose true class is
+the class table's void class, as the Cityscapes benchmark does. Two
 baselines put the numbers in context: filling the hole with the known
 region's mean colour, and labelling it with the known region's most frequent
 class.
 """
 
 from collections.abc import Callable, Iterable, Mapping
-import functools
 import json
 from typing import Any
 
@@ -81,10 +82,14 @@ def _weighted_sums(
   return sums
 
 
-# Running totals plus a batch's sums, as one computation rather than one per
-# metric, so that the batches in flight stay within XLA:CPU's limit (see
-# `dispatch_window`); defined once, so it compiles once per process.
-_add_totals = jax.jit(functools.partial(jax.tree.map, jnp.add))
+def _add_to_totals(
+    totals: dict[str, np.ndarray], sums: Mapping[str, jax.Array]
+) -> None:
+  """Adds a finished batch's sums into host totals: int64 counts, float64."""
+  for name, value in jax.device_get(sums).items():
+    value = np.asarray(value)
+    wide = np.int64 if np.issubdtype(value.dtype, np.integer) else np.float64
+    totals[name] = totals.get(name, 0) + value.astype(wide)
 
 
 def make_eval_step(networks: spg.Networks) -> EvalStep:
@@ -102,7 +107,6 @@ def make_eval_step(networks: spg.Networks) -> EvalStep:
     predicted, output = networks.complete(
         params, image, networks.one_hot(label), mask
     )
-    hole_weight = mask[..., 0] * weight[:, None, None]
     sums = _weighted_sums(
         "", tuple(_IMAGE_METRICS), output, image, mask, weight
     )
@@ -115,11 +119,12 @@ def make_eval_step(networks: spg.Networks) -> EvalStep:
         weight,
     )
     sums["count"] = jnp.sum(weight)
+    in_hole = (mask[..., 0] > 0) & (weight[:, None, None] > 0)
     sums["confusion"] = metrics.confusion_matrix(
-        label, predicted, num_classes, hole_weight
+        label, predicted, num_classes, in_hole
     )
     sums[f"{MAJORITY}/confusion"] = metrics.confusion_matrix(
-        label, majority_fill(label, mask, num_classes), num_classes, hole_weight
+        label, majority_fill(label, mask, num_classes), num_classes, in_hole
     )
     return sums
 
@@ -131,8 +136,13 @@ def evaluate(
     params: dict[str, Any],
     batches: Iterable[Mapping[str, np.ndarray]],
     mesh: jax.sharding.Mesh,
+    void_id: int | None = None,
 ) -> dict[str, float]:
   """Evaluates `params` on `batches`; returns flat metrics.
+
+  Each batch's sums come to the host once the dispatch window has waited for
+  them anyway, and are totalled there in int64 (pixel counts) and float64,
+  so the totals are exact however large the split.
 
   Args:
     eval_step: the step that `make_eval_step` made for the networks.
@@ -140,29 +150,34 @@ def evaluate(
     batches: this process's evaluation batches, each with a `weight` per
       example (0 for padding), as `input_pipeline.create_eval_iterator` yields.
     mesh: the device mesh.
+    void_id: the class table's void class (`ClassTable.void_id`), whose true
+      pixels the label scores leave out; None scores every class.
 
   Raises:
     ValueError: `batches` hold no real example.
   """
   in_flight = dispatch_window.DispatchWindow()
-  totals = None
+  totals: dict[str, np.ndarray] = {}
   for batch in batches:
     sums = eval_step(params, sharding.shard_batch(batch, mesh))
-    totals = sums if totals is None else _add_totals(totals, sums)
-    in_flight.add(totals)
-  totals = None if totals is None else jax.device_get(totals)
-  if totals is None or not totals["count"]:
+    finished = in_flight.add(sums)
+    if finished is not None:
+      _add_to_totals(totals, finished)
+  for finished in in_flight.drain():
+    _add_to_totals(totals, finished)
+  if not totals.get("count"):
     raise ValueError(
         "The evaluation split has no examples: check that config.data's"
         " eval_split names a split with examples in the dataset."
     )
   count = totals.pop("count")
-  results = {
-      "miou_hole": metrics.mean_iou(totals.pop("confusion")),
-      f"{MAJORITY}/miou_hole": metrics.mean_iou(
-          totals.pop(f"{MAJORITY}/confusion")
-      ),
-  }
+  results = {}
+  for prefix in ("", f"{MAJORITY}/"):
+    confusion = totals.pop(f"{prefix}confusion")
+    results[f"{prefix}miou_hole"] = metrics.mean_iou(confusion, void_id)
+    results[f"{prefix}pixel_accuracy_hole"] = metrics.pixel_accuracy(
+        confusion, void_id
+    )
   results |= {name: total / count for name, total in totals.items()}
   results["num_examples"] = count
   return {name: float(value) for name, value in sorted(results.items())}

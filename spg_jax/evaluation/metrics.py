@@ -1,7 +1,9 @@
-"""Image and segmentation metrics for evaluating inpainting, in pure jax.numpy.
+"""Image and segmentation metrics for evaluating inpainting.
 
-Every function is jit-able with static shapes and returns device arrays, so
-evaluation never waits on the host. Inputs follow the project's conventions:
+Every function that looks at pixels is jit-able with static shapes and
+returns device arrays, so evaluation never waits on the host; the scores of
+a split's confusion matrix (`mean_iou`, `pixel_accuracy`) run on the host in
+NumPy, on exact integer totals. Inputs follow the project's conventions:
 images float32 in [-1, 1], NHWC RGB; masks and weight maps float32
 [B, H, W, 1] (1 = hole); labels int32 [B, H, W].
 
@@ -17,6 +19,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # MSE is floored here before PSNR is taken, so identical images give the
 # finite `PSNR_CAP_DB` (100 dB) rather than infinity.
@@ -30,6 +33,10 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 _IMAGE_AXES = (1, 2, 3)
+
+# Counts up to these are exact: float32 integers, and int32.
+_MAX_EXACT_FLOAT32_COUNT = 2**24
+_MAX_INT32_COUNT = 2**31 - 1
 
 
 def _to_unit(x: jax.Array) -> jax.Array:
@@ -139,34 +146,92 @@ def confusion_matrix(
     labels_true: jax.Array,
     labels_pred: jax.Array,
     num_classes: int,
-    weights: jax.Array | None = None,
+    where: jax.Array | None = None,
 ) -> jax.Array:
-  """Weighted pixel counts [num_classes, num_classes], float32.
+  """Exact pixel counts [num_classes, num_classes], int32.
 
-  Entry [t, p] counts pixels of true class t predicted as p. Labels are
-  [B, H, W]; weights are [B, H, W] or [B, H, W, 1]. Ids outside
-  [0, num_classes) count nowhere. Counts are exact up to 2**24 per entry.
+  Entry [t, p] counts the pixels of true class t predicted as p. Labels are
+  [B, H, W]; `where` ([B, H, W] or [B, H, W, 1], bool or 0/1) picks the
+  pixels counted, all if None. Ids outside [0, num_classes) count nowhere.
+
+  Each image is counted by a float32 matmul, exact while an image has at
+  most 2**24 pixels, and the images' counts are summed as integers, exact
+  while the batch has fewer than 2**31 pixels; both are checked.
+
+  Raises:
+    ValueError: an image or the batch has too many pixels to count exactly.
   """
+  batch, height, width = labels_true.shape
+  if height * width > _MAX_EXACT_FLOAT32_COUNT:
+    raise ValueError(
+        f"Images of {height}x{width} pixels are too large to count exactly"
+        f" (at most {_MAX_EXACT_FLOAT32_COUNT} pixels an image); evaluate"
+        " smaller images or crops."
+    )
+  if batch * height * width > _MAX_INT32_COUNT:
+    raise ValueError(
+        f"A batch of {batch} images of {height}x{width} pixels is too large"
+        f" to count in int32 (at most {_MAX_INT32_COUNT} pixels); use a"
+        " smaller evaluation batch."
+    )
   true_hot = jax.nn.one_hot(labels_true, num_classes, dtype=jnp.float32)
   pred_hot = jax.nn.one_hot(labels_pred, num_classes, dtype=jnp.float32)
-  if weights is not None:
-    pred_hot *= jnp.reshape(weights, labels_pred.shape + (1,))
-  return jnp.einsum(
-      "bhwt,bhwp->tp", true_hot, pred_hot, precision=jax.lax.Precision.HIGHEST
+  if where is not None:
+    true_hot *= jnp.reshape(where, labels_true.shape + (1,)) > 0
+  per_image = jnp.einsum(
+      "bhwt,bhwp->btp", true_hot, pred_hot, precision=jax.lax.Precision.HIGHEST
   )
+  return jnp.sum(per_image.astype(jnp.int32), axis=0)
 
 
-def mean_iou(confusion: jax.Array) -> jax.Array:
-  """Mean IoU over the classes present in the truth or the prediction.
+def _scored(
+    confusion: np.ndarray, void_id: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+  """Returns the confusion matrix less its void row, and which classes count.
 
-  Classes absent from both (union 0) are left out rather than counted as 0
-  or 1. An all-zero matrix gives 0.
+  Pixels whose true class is void are left out; those of another class
+  predicted as void stay in their row as errors, as in the Cityscapes
+  benchmark.
   """
-  intersection = jnp.diagonal(confusion)
-  union = jnp.sum(confusion, axis=0) + jnp.sum(confusion, axis=1) - intersection
-  present = union > 0
-  iou = intersection / jnp.where(present, union, 1.0)
-  return jnp.sum(iou * present) / jnp.maximum(jnp.sum(present), 1)
+  confusion = np.array(confusion)
+  scored = np.ones(len(confusion), bool)
+  if void_id is not None:
+    if not 0 <= void_id < len(confusion):
+      raise ValueError(
+          f"The void class id {void_id} is not one of the {len(confusion)}"
+          " classes of the confusion matrix."
+      )
+    confusion[void_id] = 0
+    scored[void_id] = False
+  return confusion, scored
+
+
+def mean_iou(confusion: np.ndarray, void_id: int | None = None) -> float:
+  """Mean IoU over the scored classes present in the truth or the prediction.
+
+  Runs on the host on the exact counts that `confusion_matrix` sums to, in
+  float64. The void class, if any, is not scored, nor are the pixels whose
+  true class it is. Classes absent from both truth and prediction (union 0)
+  are left out rather than counted as 0 or 1. No scored pixel gives 0.
+  """
+  confusion, scored = _scored(confusion, void_id)
+  intersection = np.diagonal(confusion)
+  union = confusion.sum(axis=0) + confusion.sum(axis=1) - intersection
+  present = scored & (union > 0)
+  if not present.any():
+    return 0.0
+  return float(np.mean(intersection[present] / union[present]))
+
+
+def pixel_accuracy(confusion: np.ndarray, void_id: int | None = None) -> float:
+  """The share of scored pixels labelled right, on the host in float64.
+
+  Pixels whose true class is the void class are not scored. No scored pixel
+  gives 0.
+  """
+  confusion, _ = _scored(confusion, void_id)
+  total = confusion.sum()
+  return float(np.trace(confusion) / total) if total else 0.0
 
 
 def boundary_band(mask: jax.Array, width: int) -> jax.Array:

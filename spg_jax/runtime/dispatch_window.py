@@ -20,9 +20,8 @@ from typing import Any
 
 import jax
 
-# Steps in flight per loop: a step is one or two computations (evaluation's
-# sums and their running totals), so well under XLA:CPU's 32 per device, and
-# ahead enough for any device.
+# Steps in flight per loop: a step is a computation or two, so well under
+# XLA:CPU's 32 per device, and ahead enough for any device.
 STEPS_IN_FLIGHT = 8
 
 
@@ -40,12 +39,28 @@ class DispatchWindow:
     self._size = size
     self._pending: collections.deque[Any] = collections.deque()
 
-  def add(self, outputs: Any) -> None:
+  def add(self, outputs: Any) -> Any | None:
     """Records a dispatched step by its outputs, a pytree of arrays.
 
     The outputs must stay alive (not donated to a later step) while they are
     among the last `size` steps'.
+
+    Returns:
+      The outputs of the oldest step if it had to wait for it, now finished
+      and out of the window (reading them costs no further wait); else None.
     """
     self._pending.append(outputs)
-    if len(self._pending) > self._size:
-      jax.block_until_ready(self._pending.popleft())
+    if len(self._pending) <= self._size:
+      return None
+    finished = self._pending.popleft()
+    jax.block_until_ready(finished)
+    return finished
+
+  def drain(self) -> list[Any]:
+    """Waits for every step in the window; returns their outputs, oldest first.
+
+    The window is empty afterwards.
+    """
+    finished = list(self._pending)
+    self._pending.clear()
+    return jax.block_until_ready(finished)
