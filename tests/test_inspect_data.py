@@ -10,6 +10,7 @@ from PIL import Image
 import pytest
 
 from spg_jax.data import classes
+from spg_jax.data import data_source
 from spg_jax.data import input_pipeline
 from spg_jax.data import inspect_data
 
@@ -24,7 +25,8 @@ def test_writes_the_examples_the_pipeline_yields(config, tmp_path, capsys):
   frequencies = inspect_data.inspect(config, "eval", 6, str(tmp_path))
   grid = np.asarray(Image.open(tmp_path / "eval_examples.png"))
   assert grid.shape == (6 * 32, 4 * 32, 3)
-  first = next(input_pipeline.create_eval_iterator(config))
+  source = data_source.DataSource.resolve(config.data)
+  first = next(input_pipeline.create_eval_iterator(config, source))
   table = classes.get_class_table(config.data.classes)
   # Row 0: the image, then its labels in the class colours.
   np.testing.assert_array_equal(

@@ -53,6 +53,7 @@ from spg_jax.runtime import atomic_files
 from spg_jax.runtime import host_cpu
 from spg_jax.runtime import sharding
 from spg_jax.training import config_checks
+from spg_jax.training import schedules
 from spg_jax.training import steps
 
 MODES = ("train", "infer", "input")
@@ -178,8 +179,10 @@ def measure_train(
   With `profile_dir`, `profile_steps` more steps then run under the
   profiler, their trace written there (`profiling.trace_calls`).
   """
-  if phase not in steps.PHASES:
-    raise ValueError(f"Unknown phase {phase!r}; choose one of {steps.PHASES}.")
+  if phase not in schedules.PHASES:
+    raise ValueError(
+        f"Unknown phase {phase!r}; choose one of {schedules.PHASES}."
+    )
   mesh = sharding.make_mesh()
   networks = spg.Networks.from_config(config)
   size = config.data.image_size
@@ -355,13 +358,12 @@ def measure_input(
   # Imported here, not at the top, so that the train and infer modes run on
   # machines without TensorFlow.
   # pylint: disable=g-import-not-at-top
+  from spg_jax.data import data_source
   from spg_jax.data import input_pipeline
-  from spg_jax.data import preparation
   # pylint: enable=g-import-not-at-top
 
-  input_pipeline.check_data_config(config.data)
-  preparation.prepare(config.data)
-  iterator = input_pipeline.create_train_iterator(config)
+  source = data_source.DataSource.resolve(config.data)
+  iterator = input_pipeline.create_train_iterator(config, source)
   for _ in range(warmup_batches):
     next(iterator)
   start = time.perf_counter()
@@ -399,7 +401,7 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
       "phase": flags.DEFINE_enum(
           "phase",
           "joint",
-          steps.PHASES,
+          schedules.PHASES,
           "train: the phase whose step is timed.",
       ),
       "warmup": flags.DEFINE_integer(

@@ -6,10 +6,15 @@ batch: `image` float32 [B, H, W, 3] in [-1, 1], `label` int32 [B, H, W] and
 the device mesh.
 
 Everything random is a pure function of the config's seed and of an example's
-position in the stream (the epoch order comes from a seeded shuffle, each hole
-and crop from a stateless seed made of the seed and the example's index), so
-the stream is the same on every run, and a run resumed at step `s` sees
-exactly the batches an uninterrupted run sees from step `s` on.
+position in the stream: each epoch's order comes from a shuffle seeded by the
+seed, the process and the epoch's number, each hole and crop from a stateless
+seed made of the seed and the example's index. So the stream is the same on
+every run, and a run resumed at step `s` sees exactly the batches an
+uninterrupted run sees from step `s` on; it starts straight at the epoch of
+step `s`, reading only that epoch's examples before it.
+
+The iterators read a `data_source.DataSource`, the data config a run
+resolves once.
 """
 
 from collections.abc import Iterator
@@ -21,40 +26,28 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from spg_jax.data import classes
+from spg_jax.data import data_source
 from spg_jax.data import labelling
 from spg_jax.data import masks
 from spg_jax.data import preparation
 
-RESIZE_MODES = ("squash", "crop")
-
 Batch = dict[str, np.ndarray]
 
-# Salts that keep the random streams of crops and holes apart.
+# Salts that keep the random streams of crops, holes and epoch orders apart.
 _CROP_STREAM = 1
 _MASK_STREAM = 2
+_SHUFFLE_STREAM = 3
 
 # Starts the message of a failed label check, to tell it from other errors.
 _LABEL_ERROR = "Label check failed: the example"
 
 
-def check_data_config(data_config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming a bad config.data value."""
-  if data_config.resize not in RESIZE_MODES:
-    raise ValueError(
-        f"Unknown config.data.resize={data_config.resize!r}; choose one of"
-        f" {RESIZE_MODES}."
-    )
-  label_lookup(data_config)
-
-
 def _read_split(
-    data_config: ml_collections.ConfigDict, split: str, drop_remainder: bool
+    source: data_source.DataSource, split: str, drop_remainder: bool
 ) -> tf.data.Dataset:
   """Reads this process's shard of a split, in order."""
-  builder = preparation.prepare(data_config)
   process_split = tfds.split_for_jax_process(split, drop_remainder=drop_remainder)
-  dataset = builder.as_dataset(
+  dataset = source.builder.as_dataset(
       split=process_split,
       shuffle_files=False,
       # One file at a time in order; no automatic caching, since the
@@ -64,38 +57,6 @@ def _read_split(
       ),
   )
   return dataset
-
-
-def label_lookup(data_config: ml_collections.ConfigDict) -> np.ndarray:
-  """Raw label value -> class id, `labelling.UNMAPPED` for values not allowed."""
-  num_classes = classes.get_class_table(data_config.classes).num_classes
-  if data_config.label_map is None:
-    lookup = np.arange(num_classes, dtype=np.int32)
-  else:
-    label_map = classes.get_label_map(data_config.label_map)
-    if label_map.classes != data_config.classes:
-      raise ValueError(
-          f"config.data.label_map={data_config.label_map!r} maps into the"
-          f" classes {label_map.classes!r}, but config.data.classes is"
-          f" {data_config.classes!r}; make them agree."
-      )
-    lookup = label_map.lookup()
-  if data_config.ignore_label is not None:
-    if data_config.ignore_label < 0:
-      raise ValueError(
-          f"config.data.ignore_label={data_config.ignore_label} must be a"
-          " stored label value, >= 0."
-      )
-    if not 0 <= data_config.ignore_class < num_classes:
-      raise ValueError(
-          f"config.data.ignore_class={data_config.ignore_class} must be a"
-          f" class id of {data_config.classes!r}, in [0, {num_classes})."
-      )
-    size = max(len(lookup), data_config.ignore_label + 1)
-    lookup = np.pad(lookup, [0, size - len(lookup)],
-                    constant_values=labelling.UNMAPPED)
-    lookup[data_config.ignore_label] = data_config.ignore_class
-  return lookup
 
 
 def _map_labels(
@@ -115,7 +76,7 @@ def _map_labels(
           example_id,
           "holds the raw label values",
           tf.unique(tf.boolean_mask(raw, ~allowed))[0],
-          "that config.data.label_map and ignore_label map to no class"
+          "that config.data.label_map and extra_label_value map to no class"
           f" of {classes_name!r}.",
       ],
       summarize=16,
@@ -184,15 +145,18 @@ def _crop(
 
 
 def _make_finish_fn(
-    config: ml_collections.ConfigDict, seed: int, random_crop: bool
+    config: ml_collections.ConfigDict,
+    data_config: ml_collections.FrozenConfigDict,
+    seed: int,
+    random_crop: bool,
 ):
   """Returns a map fn (global index, decoded example) -> model example."""
-  size = config.data.image_size
+  size = data_config.image_size
   mask_fn = masks.make_mask_fn(config.masks, size, size)
 
   def finish(index: tf.Tensor, example: dict[str, tf.Tensor]):
     index = tf.cast(index, tf.int64)
-    if config.data.resize == "crop":
+    if data_config.resize == "crop":
       crop_seed = tf.stack([tf.constant(seed, tf.int64) + _CROP_STREAM, index])
       example = _crop(example, size, crop_seed if random_crop else None)
     mask_seed = tf.stack([tf.constant(seed, tf.int64) + _MASK_STREAM, index])
@@ -231,61 +195,97 @@ def _global_index(local_index: tf.Tensor) -> tf.Tensor:
   return local_index * jax.process_count() + jax.process_index()
 
 
+def _epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
+  """The shuffle seed of this process's `epoch`: a hash of seed, process, epoch."""
+  key = tf.stack([
+      tf.constant(seed + _SHUFFLE_STREAM, tf.int64),
+      epoch * jax.process_count() + jax.process_index(),
+  ])
+  return tf.random.stateless_uniform(
+      [], key, minval=None, maxval=None, dtype=tf.int64
+  )
+
+
 def create_train_iterator(
-    config: ml_collections.ConfigDict, start_step: int = 0
+    config: ml_collections.ConfigDict,
+    source: data_source.DataSource,
+    start_step: int = 0,
 ) -> Iterator[Batch]:
   """Yields this process's training batches from step `start_step` on.
 
-  The decoded split is cached in memory, shuffled anew each epoch with a
-  seeded order and repeated forever.
+  The decoded split is cached in memory (`config.data.cache`) and read
+  forever, epoch after epoch, each epoch in its own seeded order. The
+  stream starts at the epoch that holds step `start_step` and skips only
+  that epoch's examples before it, so resuming costs at most one epoch's
+  reading, whatever the step. Each example keeps its index from the start
+  of training, which seeds its hole and crop.
+
+  Args:
+    config: the run's config; its data values are read from `source`.
+    source: `config.data`, resolved.
+    start_step: the first step whose batch is yielded.
   """
-  check_data_config(config.data)
+  data_config = source.config
   batch_size = _process_batch_size(config.batch_size)
-  dataset = _read_split(config.data, config.data.train_split, True)
-  lookup = label_lookup(config.data)
+  dataset = _read_split(source, data_config.train_split, True)
+  # TFDS knows a split's size (and refuses an empty one).
+  epoch_size = int(dataset.cardinality())
   dataset = dataset.map(
-      lambda example: _decode(example, config.data, lookup),
+      lambda example: _decode(example, data_config, source.label_lookup),
       num_parallel_calls=tf.data.AUTOTUNE,
   )
-  if config.data.cache:
+  if data_config.cache:
     dataset = dataset.cache()
-  dataset = dataset.shuffle(
-      config.data.shuffle_buffer_size,
-      seed=config.seed + jax.process_index(),
-      reshuffle_each_iteration=True,
-  ).repeat()
-  dataset = dataset.enumerate().skip(start_step * batch_size)
-  finish = _make_finish_fn(config, config.seed, random_crop=True)
-  dataset = dataset.map(
+
+  def epoch(number: tf.Tensor) -> tf.data.Dataset:
+    """Epoch `number` in its order, each example with its stream index."""
+    order = dataset.shuffle(
+        data_config.shuffle_buffer_size, seed=_epoch_seed(config.seed, number)
+    )
+    return order.enumerate(start=number * epoch_size)
+
+  start_epoch, skipped = divmod(start_step * batch_size, epoch_size)
+  stream = tf.data.Dataset.range(start_epoch, tf.int64.max).flat_map(epoch)
+  finish = _make_finish_fn(config, data_config, config.seed, random_crop=True)
+  stream = stream.skip(skipped).map(
       lambda index, example: finish(_global_index(index), example),
       num_parallel_calls=tf.data.AUTOTUNE,
   )
-  dataset = dataset.batch(batch_size, drop_remainder=True)
-  return _with_clear_errors(tfds.as_numpy(dataset.prefetch(tf.data.AUTOTUNE)))
+  stream = stream.batch(batch_size, drop_remainder=True)
+  return _with_clear_errors(tfds.as_numpy(stream.prefetch(tf.data.AUTOTUNE)))
 
 
-def count_eval_batches(config: ml_collections.ConfigDict) -> int:
+def count_eval_batches(
+    config: ml_collections.ConfigDict, source: data_source.DataSource
+) -> int:
   """Number of evaluation batches, the same on every process."""
-  builder = preparation.prepare(config.data)
-  size = builder.info.splits[config.data.eval_split].num_examples
+  size = source.builder.info.splits[source.config.eval_split].num_examples
   per_process = math.ceil(size / jax.process_count())
   return math.ceil(per_process / _process_batch_size(config.eval.batch_size))
 
 
-def create_eval_iterator(config: ml_collections.ConfigDict) -> Iterator[Batch]:
+def create_eval_iterator(
+    config: ml_collections.ConfigDict, source: data_source.DataSource
+) -> Iterator[Batch]:
   """Yields the evaluation split once, with holes fixed by `config.eval.seed`.
 
-  Every process yields `count_eval_batches(config)` full batches; slots
-  past the end of the split hold zeros and have `weight` 0 (real examples
-  have weight 1), so that every process runs the same compiled evaluation.
+  Every process yields `count_eval_batches(config, source)` full batches;
+  slots past the end of the split hold zeros and have `weight` 0 (real
+  examples have weight 1), so that every process runs the same compiled
+  evaluation.
+
+  Args:
+    config: the run's config; its data values are read from `source`.
+    source: `config.data`, resolved.
   """
-  check_data_config(config.data)
+  data_config = source.config
   batch_size = _process_batch_size(config.eval.batch_size)
-  dataset = _read_split(config.data, config.data.eval_split, False)
-  finish = _make_finish_fn(config, config.eval.seed, random_crop=False)
-  lookup = label_lookup(config.data)
+  dataset = _read_split(source, data_config.eval_split, False)
+  finish = _make_finish_fn(
+      config, data_config, config.eval.seed, random_crop=False
+  )
   dataset = dataset.map(
-      lambda example: _decode(example, config.data, lookup),
+      lambda example: _decode(example, data_config, source.label_lookup),
       num_parallel_calls=tf.data.AUTOTUNE,
   ).enumerate()
   dataset = dataset.map(
@@ -295,13 +295,13 @@ def create_eval_iterator(config: ml_collections.ConfigDict) -> Iterator[Batch]:
   batches = _with_clear_errors(
       tfds.as_numpy(dataset.prefetch(tf.data.AUTOTUNE))
   )
-  size = config.data.image_size
+  size = data_config.image_size
   empty = {
       "image": np.zeros([0, size, size, 3], np.float32),
       "label": np.zeros([0, size, size], np.int32),
       "mask": np.zeros([0, size, size, 1], np.float32),
   }
-  for _ in range(count_eval_batches(config)):
+  for _ in range(count_eval_batches(config, source)):
     yield _pad_batch(next(batches, empty), batch_size)
 
 

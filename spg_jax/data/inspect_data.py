@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from spg_jax.data import classes
+from spg_jax.data import data_source
 from spg_jax.data import input_pipeline
 from spg_jax.data import labelling
 from spg_jax.data import preparation
@@ -44,7 +44,10 @@ _LEGEND_ROW_HEIGHT = 18
 
 
 def take_examples(
-    config: ml_collections.ConfigDict, split: str, num: int
+    config: ml_collections.ConfigDict,
+    source: data_source.DataSource,
+    split: str,
+    num: int,
 ) -> dict[str, np.ndarray]:
   """Returns the first `num` examples the pipeline yields for `split`.
 
@@ -52,10 +55,10 @@ def take_examples(
   """
   if split == "train":
     batches: Iterator[dict[str, np.ndarray]] = (
-        input_pipeline.create_train_iterator(config)
+        input_pipeline.create_train_iterator(config, source)
     )
   else:
-    batches = input_pipeline.create_eval_iterator(config)
+    batches = input_pipeline.create_eval_iterator(config, source)
   taken: dict[str, list[np.ndarray]] = {}
   count = 0
   for batch in batches:
@@ -132,10 +135,9 @@ def inspect(
     config: ml_collections.ConfigDict, split: str, num: int, out: str
 ) -> dict[str, dict[str, float]]:
   """Writes the example grid, legend and frequencies; returns frequencies."""
-  input_pipeline.check_data_config(config.data)
-  preparation.prepare(config.data)
-  class_table = classes.get_class_table(config.data.classes)
-  examples = take_examples(config, split, num)
+  source = data_source.DataSource.resolve(config.data)
+  class_table = source.class_table
+  examples = take_examples(config, source, split, num)
   out_dir = epath.Path(out)
   atomic_files.write_png(out_dir / f"{split}_examples.png",
                          example_grid(examples, class_table))
