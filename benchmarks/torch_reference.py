@@ -354,10 +354,13 @@ class Trainer:
     self.autocast = torch.autocast(
         device.type, torch.bfloat16, enabled=config.dtype == "bfloat16"
     )
+    # Each network steps at the peak rate of the first phase that trains it
+    # (sp or sg), as a fresh JAX train state does: the twin times steps, it
+    # does not follow the schedule.
     self.optimizers = {
         name: torch.optim.Adam(
             getattr(self.model, name).parameters(),
-            lr=config.optimizer.learning_rate,
+            lr=config.schedule[name.removesuffix("_disc")].learning_rate,
             betas=(config.optimizer.b1, config.optimizer.b2),
             fused=True,
         )

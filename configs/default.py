@@ -1,9 +1,11 @@
 r"""Paper-size SPG-Net on the synthetic street scenes at 256x256.
 
-The networks and losses follow DESIGN.md's defaults (pix2pixHD's global
-generator and multi-scale PatchGAN, LSGAN, feature matching weight 10, Adam
-2e-4 with betas 0.5/0.999, linear decay over the last half of each network's
-updates). Other configs import this one and override what differs.
+The networks and losses follow docs/design.md's defaults (pix2pixHD's
+global generator and multi-scale PatchGAN, LSGAN, feature matching weight
+10, Adam with betas 0.5/0.999). Each phase (SP-Net alone, SG-Net alone, both)
+has its own schedule: a rate of 2e-4, constant, then decaying linearly to 0
+over the phase's last half. Other configs import this one and override what
+differs.
 
   python -m spg_jax.main --config=configs/default.py --workdir=/tmp/spg_default
 
@@ -15,6 +17,9 @@ import math
 import ml_collections
 
 from spg_jax.data import mask_config
+
+# Every phase's peak learning rate: pix2pixHD's Adam rate.
+LEARNING_RATE = 2e-4
 
 
 def _generator() -> ml_collections.ConfigDict:
@@ -58,9 +63,13 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # label values to its ids; None when the dataset stores the ids.
   config.data.classes = "cityscapes_categories"
   config.data.label_map = ml_collections.config_dict.placeholder(str)
-  # A stored value outside the map that is allowed and becomes ignore_class.
-  config.data.ignore_label = ml_collections.config_dict.placeholder(int)
-  config.data.ignore_class = 0
+  # One more stored value, one the label map does not list (e.g. 255 for
+  # "unlabelled"), admitted and turned into the class id
+  # extra_label_value_class; set both or neither.
+  config.data.extra_label_value = ml_collections.config_dict.placeholder(int)
+  config.data.extra_label_value_class = (
+      ml_collections.config_dict.placeholder(int)
+  )
   config.data.image_size = 256
   config.data.resize = "squash"
   config.data.train_split = "train"
@@ -88,21 +97,32 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.loss.cross_entropy_weight = 10.0
   config.loss.l1_hole_weight = 10.0
   config.loss.l1_known_weight = 1.0
+  # Whether SP-Net's hole cross-entropy counts hole pixels whose true class
+  # is the class table's void class (spg_jax.data.labelling.ClassTable).
+  # True is our choice (the paper does not say): void regions (an ego
+  # vehicle's hood, borders) are in the images, and SG-Net renders them from
+  # the predicted labels. False leaves them out of the loss, as benchmarks
+  # leave void out of their scores; refused for a table without a void class.
+  config.loss.cross_entropy_on_void = True
   config.loss.vgg_weight = 0.0
   config.loss.lpips_weight = 0.0
 
+  # Each network's Adam; its learning rate comes from config.schedule.
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.learning_rate = 2e-4
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
-  # Each network's learning rate decays linearly to 0 over this last fraction
-  # of its updates (pix2pixHD: the last 100 of 200 epochs).
-  config.optimizer.decay_fraction = 0.5
 
-  # Phases, in steps: SP-Net alone, SG-Net alone on ground-truth labels, then
-  # both, SG-Net fed SP-Net's prediction.
+  # The phases, in order (spg_jax.training.schedules): 'sp' trains SP-Net
+  # alone, 'sg' SG-Net alone on ground-truth labels, 'joint' both, SG-Net
+  # fed SP-Net's prediction. Each phase runs `steps` steps at
+  # `learning_rate`, the rate falling linearly to 0 over its last
+  # `decay_steps`; a network enters the joint phase at joint's peak rate.
   config.schedule = ml_collections.ConfigDict(
-      dict(sp_steps=100_000, sg_steps=100_000, joint_steps=20_000)
+      dict(
+          sp=phase_schedule(100_000, decay_steps=50_000),
+          sg=phase_schedule(100_000, decay_steps=50_000),
+          joint=phase_schedule(20_000, decay_steps=10_000),
+      )
   )
   config.batch_size = 8
   # Batches placed on the devices ahead of the step that reads them.
@@ -124,12 +144,35 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # none (JAX_COMPILATION_CACHE_DIR, if set, wins). A resumed run reads its
   # compiled steps back instead of compiling again.
   config.compilation_cache_dir = "compilation_cache"
+  # A resumed run stops if its config differs from its checkpoint's in keys
+  # that change what it computes (spg_jax.training.resume_check). These
+  # comma-separated keys or key prefixes may differ all the same, e.g.
+  # 'schedule.joint' to lengthen the joint phase.
+  config.resume_allow_changes = ""
 
   apply_variant(config, variant)
   return config
 
 
-def steps_for_epochs(epochs: int, num_examples: int, batch_size: int) -> int:
+def phase_schedule(
+    steps: int, decay_steps: int, learning_rate: float = LEARNING_RATE
+) -> ml_collections.ConfigDict:
+  """A phase's `config.schedule` entry.
+
+  Args:
+    steps: the phase's train steps.
+    decay_steps: the rate falls linearly to 0 over the phase's last
+      `decay_steps` steps, from 1 to `steps`.
+    learning_rate: the rate before the decay.
+  """
+  return ml_collections.ConfigDict(
+      dict(steps=steps, learning_rate=learning_rate, decay_steps=decay_steps)
+  )
+
+
+def steps_for_epochs(
+    epochs: float, num_examples: int, batch_size: int
+) -> int:
   """Steps that show a network `epochs` passes over `num_examples` examples."""
   return math.ceil(epochs * num_examples / batch_size)
 
@@ -137,23 +180,49 @@ def steps_for_epochs(epochs: int, num_examples: int, batch_size: int) -> int:
 def set_epoch_schedule(
     config: ml_collections.ConfigDict,
     num_train_examples: int,
-    network_epochs: int,
-    joint_epochs: int,
+    *,
+    network_epochs: float,
+    network_decay_epochs: float,
+    joint_epochs: float,
+    joint_decay_epochs: float,
 ) -> None:
-  """Sets the schedule in steps from epochs at the config's batch size.
+  """Sets each phase's steps and decay_steps from epochs at the batch size.
 
-  The paper trains each network for `network_epochs` (200) epochs, its
-  learning rate decaying linearly over the last half (decay_fraction 0.5).
-  A batch size given on the command line does not rescale these steps: set
-  the schedule's steps too, or edit the config file.
+  The sp and sg phases each run `network_epochs` epochs, the rate decaying
+  over the last `network_decay_epochs` of them (the paper: 200 and 100);
+  the joint phase runs `joint_epochs`, decaying over the last
+  `joint_decay_epochs`. Learning rates are left as they are. A batch size
+  given on the command line does not rescale these steps: set the phases'
+  steps and decay_steps too, or edit the config file.
   """
-  network_steps = steps_for_epochs(
-      network_epochs, num_train_examples, config.batch_size
-  )
-  config.schedule.sp_steps = network_steps
-  config.schedule.sg_steps = network_steps
-  config.schedule.joint_steps = steps_for_epochs(
-      joint_epochs, num_train_examples, config.batch_size
+
+  def to_steps(epochs):
+    return steps_for_epochs(epochs, num_train_examples, config.batch_size)
+
+  for phase in ("sp", "sg"):
+    config.schedule[phase].steps = to_steps(network_epochs)
+    config.schedule[phase].decay_steps = to_steps(network_decay_epochs)
+  config.schedule.joint.steps = to_steps(joint_epochs)
+  config.schedule.joint.decay_steps = to_steps(joint_decay_epochs)
+
+
+def set_paper_schedule(
+    config: ml_collections.ConfigDict, num_train_examples: int
+) -> None:
+  """Sets the paper's schedule for a dataset of `num_train_examples`.
+
+  The paper: 200 epochs per network, the rate decaying over the last 100
+  (pix2pixHD's schedule), then 100 epochs jointly. The joint phase's rate
+  is ours, as the paper does not give it: pix2pixHD's schedule again, from
+  the same peak, decaying over the last half.
+  """
+  set_epoch_schedule(
+      config,
+      num_train_examples,
+      network_epochs=200,
+      network_decay_epochs=100,
+      joint_epochs=100,
+      joint_decay_epochs=50,
   )
 
 
@@ -182,9 +251,9 @@ def _shrink_to_tiny(config: ml_collections.ConfigDict) -> None:
   config.model.discriminator.base_features = 4
   config.model.discriminator.num_layers = 2
   config.data.image_size = min(config.data.image_size, 32)
-  config.schedule = ml_collections.ConfigDict(
-      dict(sp_steps=2, sg_steps=2, joint_steps=2)
-  )
+  for phase in config.schedule.values():
+    phase.steps = 2
+    phase.decay_steps = 1
   config.batch_size = 4
   config.eval.batch_size = 4
   config.log_every_steps = 2

@@ -30,8 +30,15 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.data.resize = "crop"
   config.data.train_split = "train"
   config.data.eval_split = "test"
+  # Half the paper's epochs (our choice), each phase's rate decaying over
+  # its last half.
   default.set_epoch_schedule(
-      config, NUM_TRAIN_EXAMPLES, network_epochs=100, joint_epochs=10
+      config,
+      NUM_TRAIN_EXAMPLES,
+      network_epochs=100,
+      network_decay_epochs=50,
+      joint_epochs=10,
+      joint_decay_epochs=5,
   )
   default.apply_variant(config, variant)
   return config

@@ -19,6 +19,7 @@ import tensorflow as tf
 from spg_jax.data import preparation
 from spg_jax.runtime import host_cpu
 from spg_jax.training import loop
+from spg_jax.training import resume_check
 
 # Libraries that log every file they touch at INFO; their warnings still show.
 _CHATTY_LIBRARIES = ("/orbax/", "/tensorflow_datasets/")
@@ -60,10 +61,12 @@ def main(argv: list[str]) -> None:
   )
   try:
     loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  # These messages say what is wrong and how to fix it; a traceback would
+  # only bury them.
   except preparation.DataError as error:
-    # The message says what is wrong and how to fix it; a traceback would
-    # only bury it.
     sys.exit(f"Data error: {error}")
+  except resume_check.ConfigChangeError as error:
+    sys.exit(f"Resume refused: {error}")
 
 
 def run() -> None:

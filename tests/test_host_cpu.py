@@ -26,7 +26,7 @@ def test_devices_and_scheduler_reach_jax_and_xla(tmp_path):
   second call, everything in force, passes."""
   code = (
       "import jax, jax.numpy as jnp, ml_collections\n"
-      "from spg_jax import host_cpu\n"
+      "from spg_jax.runtime import host_cpu\n"
       "cpu = ml_collections.ConfigDict(\n"
       "    dict(devices=3, scheduler='memory_optimized'))\n"
       "host_cpu.configure(cpu)\n"

@@ -5,12 +5,15 @@ import pathlib
 import subprocess
 import sys
 
+import jax
 import numpy as np
+import orbax.checkpoint as ocp
 from PIL import Image
 import pytest
 
 from spg_jax.inference import image_files
 from spg_jax.inference import inpaint
+from spg_jax.training import schedules
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _SAMPLES = _REPO / "data" / "samples"
@@ -106,6 +109,42 @@ def test_resize_fit_keeps_known_pixels_exactly(inpainter):
   )
   np.testing.assert_array_equal(edited_output[~hole[0]], image[0][~hole[0]])
   assert np.any(edited_output[hole[0]] != output[hole[0]])
+
+
+# Reading the checkpoint in the shardings it was saved with is the point:
+# they are the 4 devices' that this process has too.
+@pytest.mark.filterwarnings("ignore:Sharding info not provided when restoring")
+def test_a_data_parallel_runs_checkpoint_loads_onto_one_device(trained_run):
+  """The latest checkpoint of a run trained on the 4 devices, whose arrays
+  were replicated over the mesh, loads whole onto one device."""
+  checkpoints = trained_run.workdir / "checkpoints"
+  latest = max(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+  # Read with plain Orbax, not spg_jax's restore.
+  saved = ocp.PyTreeCheckpointer().restore(checkpoints / str(latest) / "state")
+  inpainter = inpaint.Inpainter.from_workdir(trained_run.workdir)
+  assert inpainter.step == latest == schedules.total_steps(
+      trained_run.config.schedule
+  )
+  for name in ("sp", "sg"):
+    expected = jax.tree_util.tree_leaves_with_path(saved[name]["params"])
+    loaded = jax.tree_util.tree_leaves_with_path(inpainter.params[name])
+    keys = [jax.tree_util.keystr(path) for path, _ in loaded]
+    assert keys == [jax.tree_util.keystr(path) for path, _ in expected]
+    for key, (_, leaf), (_, saved_leaf) in zip(keys, loaded, expected):
+      assert len(saved_leaf.sharding.device_set) == 4, key
+      assert len(leaf.sharding.device_set) == 1, key
+      np.testing.assert_array_equal(leaf, saved_leaf, err_msg=key)
+  # A batch of two 40x56 images, each with its own hole.
+  image, _, known = _inputs(40, 56, seed=3)
+  image, known = np.repeat(image, 2, axis=0), np.repeat(known, 2, axis=0)
+  image[1] = 255 - image[1]
+  hole = np.zeros((2, 40, 56), bool)
+  hole[0, 4:20, 6:30] = True
+  hole[1, 22:38, 30:52] = True
+  labels, output = inpainter.complete(image, hole, known)
+  np.testing.assert_array_equal(output[~hole], image[~hole])
+  np.testing.assert_array_equal(labels[~hole], known[~hole])
+  assert np.mean(output[hole] != image[hole]) > 0.5
 
 
 def _cli(*args):

@@ -1,13 +1,16 @@
 """Orbax checkpoints of the whole training state, and automatic resume.
 
 A checkpoint holds the four networks' parameters and optimizer states, the
-step, and, as JSON beside them, the step and its phase. Orbax writes each
-checkpoint in a temporary folder and renames it when complete, so a run
+step, and, as JSON beside them, the step, its phase and the run's config,
+which a resumed run's config is checked against
+(`spg_jax.training.resume_check`). Orbax writes each checkpoint in a
+temporary folder and renames it when complete, so a run
 killed mid-save leaves the previous checkpoint as the latest; saves are
 asynchronous, and `CheckpointManager.wait_until_finished` is called before
 the run ends.
 """
 
+import json
 from typing import Any
 
 from etils import epath
@@ -34,17 +37,47 @@ def make_manager(
   )
 
 
+def config_as_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """`config` as the JSON that checkpoints and config.json hold."""
+  return json.loads(config.to_json_best_effort())
+
+
 def save(
-    manager: ocp.CheckpointManager, step: int, state: Any, phase: str
+    manager: ocp.CheckpointManager,
+    step: int,
+    state: Any,
+    phase: str,
+    config: ml_collections.ConfigDict,
 ) -> None:
-  """Starts saving `state` as checkpoint `step` (asynchronously)."""
+  """Starts saving `state` as checkpoint `step` (asynchronously).
+
+  The metadata holds the step, its phase and `config`, as config.json does.
+  """
+  meta = {"step": step, "phase": phase, "config": config_as_json(config)}
   manager.save(
       step,
       args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state),
-          meta=ocp.args.JsonSave({"step": step, "phase": phase}),
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
       ),
   )
+
+
+def latest_meta(
+    manager: ocp.CheckpointManager,
+) -> tuple[int, dict[str, Any]] | None:
+  """The latest checkpoint's step and metadata, without reading its state.
+
+  Returns:
+    (step, metadata), the metadata as `save` wrote it (a checkpoint of an
+    older version lacks 'config'), or None if there is no checkpoint yet.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return None
+  restored = manager.restore(
+      step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+  )
+  return step, restored.meta
 
 
 def restore_latest(
@@ -53,8 +86,9 @@ def restore_latest(
   """Restores the latest checkpoint into `state`'s structure and shardings.
 
   Returns:
-    The restored state and the checkpoint's metadata ({'step', 'phase'}), or
-    `state` unchanged and None if there is no checkpoint yet.
+    The restored state and the checkpoint's metadata (as `latest_meta`
+    returns it), or `state` unchanged and None if there is no checkpoint
+    yet.
   """
   step = manager.latest_step()
   if step is None:

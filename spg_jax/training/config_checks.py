@@ -2,7 +2,7 @@
 
 Free of TensorFlow, so that the benchmark, which runs on accelerator hosts
 without it, refuses the same bad configs as training does; training adds
-the data checks of `input_pipeline` (`train.validate_config`).
+the data checks of `data_source` (`loop.validate_config`).
 """
 
 import ml_collections
@@ -12,7 +12,7 @@ from spg_jax.models import layers
 from spg_jax.models import space_to_depth
 from spg_jax.runtime import host_cpu
 from spg_jax.training import losses
-from spg_jax.training import steps
+from spg_jax.training import schedules
 
 
 def check_model_and_steps(
@@ -24,6 +24,8 @@ def check_model_and_steps(
     ValueError: naming the config key at fault and how to fix it.
   """
   losses.check_perceptual_weights(config.loss)
+  # Refuses cross_entropy_on_void=False with a table that has no void class.
+  losses.excluded_cross_entropy_class(config.loss, config.data.classes)
   host_cpu.check_cpu_config(config.cpu)
   if config.dtype not in layers.DTYPES:
     raise ValueError(
@@ -34,14 +36,7 @@ def check_model_and_steps(
         f"config.model.remat={config.model.remat!r} must be one of"
         f" {tuple(layers.REMAT_POLICIES)}."
     )
-  for key in ("sp_steps", "sg_steps", "joint_steps"):
-    if config.schedule[key] < 0:
-      raise ValueError(f"config.schedule.{key} must be >= 0.")
-  if steps.total_steps(config.schedule) <= 0:
-    raise ValueError(
-        "config.schedule has no steps: set sp_steps, sg_steps or joint_steps"
-        " > 0."
-    )
+  schedules.check_schedule(config.schedule)
   _check_batch_sizes(config, mesh)
   for name in ("sp_generator", "sg_generator"):
     factor = 2 ** config.model[name].num_downsamplings

@@ -16,9 +16,9 @@ from jax.sharding import Mesh
 import ml_collections
 import numpy as np
 
-from spg_jax.data import classes
+from spg_jax.data import data_source
 from spg_jax.data import input_pipeline
-from spg_jax.data import preparation
+from spg_jax.data import labelling
 from spg_jax.evaluation import evaluate
 from spg_jax.models import spg
 from spg_jax.runtime import atomic_files
@@ -27,7 +27,9 @@ from spg_jax.runtime import dispatch_window
 from spg_jax.runtime import sharding
 from spg_jax.training import checkpoints
 from spg_jax.training import config_checks
+from spg_jax.training import resume_check
 from spg_jax.training import samples
+from spg_jax.training import schedules
 from spg_jax.training import steps
 
 # How often the loop logs its progress (steps/s, time left) and writes it to
@@ -36,13 +38,13 @@ _PROGRESS_EVERY_SECONDS = 30.0
 
 
 def validate_config(config: ml_collections.ConfigDict, mesh: Mesh) -> None:
-  """Checks what would otherwise fail late, after data loading or compiling.
+  """Checks `config` as `train_and_evaluate` does, without reading any file.
 
   Raises:
     ValueError: naming the config key at fault and how to fix it.
   """
   config_checks.check_model_and_steps(config, mesh)
-  input_pipeline.check_data_config(config.data)
+  data_source.check_data_config(config.data)
 
 
 def _is_due(step: int, every: int, last_step: int) -> bool:
@@ -70,12 +72,21 @@ def train_and_evaluate(
 
   Returns:
     The final evaluation metrics (also in eval/metrics.json).
+
+  Raises:
+    ValueError: a bad config value, named, before anything compiles;
+      `resume_check.ConfigChangeError` if the run resumes from a checkpoint
+      saved under a config that differs in keys it may not change.
+    preparation.DataError: the data files are missing or broken.
   """
   workdir = epath.Path(workdir)
   mesh = sharding.make_mesh()
-  validate_config(config, mesh)
-  # Missing or broken data files fail here, before anything compiles.
-  preparation.prepare(config.data)
+  config_checks.check_model_and_steps(config, mesh)
+  # The data config is checked, then missing or broken data files fail,
+  # before anything compiles.
+  source = data_source.DataSource.resolve(config.data)
+  manager = checkpoints.make_manager(workdir, config)
+  resume_check.check_config_unchanged(config, workdir, manager)
   networks = spg.Networks.from_config(config)
   compilation_cache.use(config.compilation_cache_dir, workdir)
   is_chief = jax.process_index() == 0
@@ -88,7 +99,6 @@ def train_and_evaluate(
       steps.create_train_state(config, networks, jax.random.key(config.seed)),
       mesh,
   )
-  manager = checkpoints.make_manager(workdir, config)
   state, meta = checkpoints.restore_latest(manager, state)
   start_step = int(state.step)
   if meta is not None:
@@ -97,14 +107,14 @@ def train_and_evaluate(
   writer = metric_writers.create_default_writer(
       workdir, just_logging=not is_chief
   )
-  num_steps = steps.total_steps(config.schedule)
+  num_steps = schedules.total_steps(config.schedule)
   train_steps = steps.make_train_steps(config, networks, mesh)
   train_iter = sharding.prefetch_to_mesh(
-      input_pipeline.create_train_iterator(config, start_step),
+      input_pipeline.create_train_iterator(config, source, start_step),
       mesh,
       config.prefetch_batches,
   )
-  sample_batch = _sample_batch(config, mesh)
+  sample_batch = _sample_batch(config, source, mesh)
   complete = jax.jit(networks.complete)
   eval_step = evaluate.make_eval_step(networks)
   report_progress = periodic_actions.ReportProgress(
@@ -116,7 +126,7 @@ def train_and_evaluate(
   window: list[steps.Metrics] = []
   in_flight = dispatch_window.DispatchWindow()
   for step in range(start_step, num_steps):
-    phase = steps.phase_at(step, config.schedule)
+    phase = schedules.phase_at(step, config.schedule)
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
       batch = next(train_iter)
       state, metrics = train_steps[phase](state, batch)
@@ -129,16 +139,18 @@ def train_and_evaluate(
       window = []
     if _is_due(done, config.sample_every_steps, num_steps):
       _write_samples(
-          config, networks, complete, state, sample_batch, done, workdir,
-          writer,
+          config, networks, complete, state, sample_batch,
+          source.class_table, done, workdir, writer,
       )
     if _is_due(done, config.checkpoint_every_steps, num_steps):
-      checkpoints.save(manager, done, state, phase)
+      checkpoints.save(manager, done, state, phase, config)
     if config.eval_every_steps and done % config.eval_every_steps == 0:
       if done < num_steps:
-        _write_eval(config, eval_step, state, mesh, writer, done)
+        _write_eval(config, source, eval_step, state, mesh, writer, done)
 
-  results = _write_eval(config, eval_step, state, mesh, writer, num_steps)
+  results = _write_eval(
+      config, source, eval_step, state, mesh, writer, num_steps
+  )
   if is_chief:
     evaluate.write_metrics_json(workdir / "eval" / "metrics.json", results)
   manager.wait_until_finished()
@@ -147,10 +159,12 @@ def train_and_evaluate(
 
 
 def _sample_batch(
-    config: ml_collections.ConfigDict, mesh: Mesh
+    config: ml_collections.ConfigDict,
+    source: data_source.DataSource,
+    mesh: Mesh,
 ) -> dict[str, jax.Array]:
   """The first evaluation examples, shown in every sample grid."""
-  batch = next(input_pipeline.create_eval_iterator(config))
+  batch = next(input_pipeline.create_eval_iterator(config, source))
   return sharding.shard_batch(batch, mesh)
 
 
@@ -160,6 +174,7 @@ def _write_samples(
     complete: Callable[..., tuple[jax.Array, jax.Array]],
     state: steps.SPGState,
     batch: dict[str, jax.Array],
+    class_table: labelling.ClassTable,
     step: int,
     workdir: epath.Path,
     writer: metric_writers.MetricWriter,
@@ -178,13 +193,14 @@ def _write_samples(
       batch["mask"][shown],
       labels[shown],
       output[shown],
-      classes.get_class_table(config.data.classes),
+      class_table,
   )
   samples.write_grid(grid, step, workdir / "samples", writer)
 
 
 def _write_eval(
     config: ml_collections.ConfigDict,
+    source: data_source.DataSource,
     eval_step: evaluate.EvalStep,
     state: steps.SPGState,
     mesh: Mesh,
@@ -195,8 +211,9 @@ def _write_eval(
   results = evaluate.evaluate(
       eval_step,
       state.params,
-      input_pipeline.create_eval_iterator(config),
+      input_pipeline.create_eval_iterator(config, source),
       mesh,
+      void_id=source.class_table.void_id,
   )
   writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
   logging.info("Evaluation at step %d: %s", step, results)

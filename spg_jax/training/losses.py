@@ -3,7 +3,10 @@
 Discriminator outputs are a multi-scale discriminator's list (one entry per
 scale) of lists of feature maps whose last element holds the patch logits.
 Every loss averages over scales, so a weight means the same whatever the
-number of scales.
+number of scales. The losses over a hole or the known region take the
+batch's mesh axis inside a data-parallel step and then divide by the whole
+batch's pixel count, not a device's (`masked_mean`), so that the step is the
+same on any number of devices.
 """
 
 from collections.abc import Sequence
@@ -12,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+
+from spg_jax.data import classes
 
 GAN_LOSSES = ("lsgan", "hinge", "nonsaturating")
 
@@ -97,19 +102,46 @@ def feature_matching_loss(real: ScaleOutputs, fake: ScaleOutputs) -> jax.Array:
   return _mean_over_scales(per_scale)
 
 
-def masked_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
-  """Weighted mean of `values`; 0 where all weights are 0.
+def masked_mean(
+    values: jax.Array, weights: jax.Array, axis_name: str | None = None
+) -> jax.Array:
+  """Weighted mean of `values` over the whole batch; 0 where all weights are 0.
 
   `weights` broadcasts against `values`; the denominator counts each weighted
   element of `values`, so a mask [B,H,W,1] over an image [B,H,W,3] counts 3
   values per hole pixel.
+
+  Args:
+    values: the values to average.
+    weights: their weights, e.g. a hole mask.
+    axis_name: None outside a mapped computation. Inside a per-device step
+      (a shard_map over a mesh axis that splits the batch), that axis: the
+      numerator stays this device's weighted sum, the denominator becomes
+      the mean over the axis of each device's weight sum. The mean over
+      devices of the result, which the step's `lax.pmean` of metrics and
+      gradients takes, is then exactly the global ratio sum(numerators) /
+      sum(denominators), the same on any number of devices, however the
+      weights are spread over them.
   """
   weights = jnp.broadcast_to(weights, values.shape)
-  return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+  numerator = jnp.sum(values * weights)
+  denominator = jnp.sum(weights)
+  if axis_name is not None:
+    denominator = jax.lax.pmean(denominator, axis_name)
+  # Divides by 1 where the denominator is 0 so that neither the value nor
+  # the gradient holds a 0/0.
+  has_weight = denominator > 0
+  return jnp.where(
+      has_weight, numerator / jnp.where(has_weight, denominator, 1.0), 0.0
+  )
 
 
 def hole_cross_entropy(
-    logits: jax.Array, labels: jax.Array, mask: jax.Array
+    logits: jax.Array,
+    labels: jax.Array,
+    mask: jax.Array,
+    excluded_class: int | None = None,
+    axis_name: str | None = None,
 ) -> jax.Array:
   """Mean cross-entropy of the label logits over the hole's pixels.
 
@@ -117,9 +149,43 @@ def hole_cross_entropy(
     logits: [B, H, W, C].
     labels: int [B, H, W] true class ids.
     mask: [B, H, W, 1], 1 = hole.
+    excluded_class: a class id whose pixels count neither in the sum nor in
+      the pixel count (see `excluded_cross_entropy_class`), or None.
+    axis_name: the batch's mesh axis inside a per-device step (see
+      `masked_mean`), None outside one.
   """
   per_pixel = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  return masked_mean(per_pixel, mask[..., 0])
+  weights = mask[..., 0]
+  if excluded_class is not None:
+    weights = weights * (labels != excluded_class).astype(weights.dtype)
+  return masked_mean(per_pixel, weights, axis_name)
+
+
+def excluded_cross_entropy_class(
+    loss_config: ml_collections.ConfigDict, class_table: str
+) -> int | None:
+  """The class SP-Net's hole cross-entropy leaves out, or None.
+
+  With `loss_config.cross_entropy_on_void` False, hole pixels whose true
+  class is the void class of the class table named `class_table`
+  (config.data.classes) are left out; with it True, no class is.
+
+  Raises:
+    ValueError: `cross_entropy_on_void` is False but the table has no void
+      class, so there would be nothing to leave out.
+  """
+  if loss_config.cross_entropy_on_void:
+    return None
+  void_id = classes.get_class_table(class_table).void_id
+  if void_id is None:
+    raise ValueError(
+        "config.loss.cross_entropy_on_void=False leaves the void class out of"
+        f" SP-Net's cross-entropy, but the class table {class_table!r}"
+        " (config.data.classes) has no void class. Set"
+        " --config.loss.cross_entropy_on_void=True, or use a class table"
+        " that names its void class."
+    )
+  return void_id
 
 
 def check_perceptual_weights(loss_config: ml_collections.ConfigDict) -> None:
@@ -172,10 +238,17 @@ def sp_generator_loss(
     fake: ScaleOutputs,
     real: ScaleOutputs,
     loss_config: ml_collections.ConfigDict,
+    excluded_class: int | None = None,
+    axis_name: str | None = None,
 ) -> tuple[jax.Array, Metrics]:
-  """SP-Net's loss: hole cross-entropy, GAN, discriminator feature matching."""
+  """SP-Net's loss: hole cross-entropy, GAN, discriminator feature matching.
+
+  `excluded_class` and `axis_name` are `hole_cross_entropy`'s.
+  """
   terms = {
-      "cross_entropy_hole": hole_cross_entropy(logits, labels, mask),
+      "cross_entropy_hole": hole_cross_entropy(
+          logits, labels, mask, excluded_class, axis_name
+      ),
       **_adversarial_terms(fake, real, loss_config.gan),
   }
   weights = {
@@ -192,16 +265,18 @@ def sg_generator_loss(
     fake: ScaleOutputs,
     real: ScaleOutputs,
     loss_config: ml_collections.ConfigDict,
+    axis_name: str | None = None,
 ) -> tuple[jax.Array, Metrics]:
   """SG-Net's loss: L1 on hole and known region, GAN, feature matching.
 
   `generated` is the raw output (before compositing): on the known region the
   composite copies the input, so only the raw output has an error there.
+  `axis_name` is `masked_mean`'s.
   """
   error = jnp.abs(generated - image)
   terms = {
-      "l1_hole": masked_mean(error, mask),
-      "l1_known": masked_mean(error, 1.0 - mask),
+      "l1_hole": masked_mean(error, mask, axis_name),
+      "l1_known": masked_mean(error, 1.0 - mask, axis_name),
       **_adversarial_terms(fake, real, loss_config.gan),
   }
   weights = {

@@ -1,6 +1,6 @@
 """SPG-Net's training state and data-parallel train steps (no TensorFlow).
 
-Training runs in three phases, each a number of steps in `config.schedule`:
+Training runs in three phases (`spg_jax.training.schedules`):
 'sp' trains SP-Net and its discriminator alone; 'sg' trains SG-Net and its
 discriminator alone on ground-truth labels; 'joint' trains all four, SG-Net
 rendering from SP-Net's completed labels so that its loss also reaches SP-Net.
@@ -28,8 +28,7 @@ from spg_jax.models import generators
 from spg_jax.models import spg
 from spg_jax.runtime import sharding
 from spg_jax.training import losses
-
-PHASES = ("sp", "sg", "joint")
+from spg_jax.training import schedules
 
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -56,57 +55,6 @@ class SPGState:
     }
 
 
-def total_steps(schedule: ml_collections.ConfigDict) -> int:
-  return schedule.sp_steps + schedule.sg_steps + schedule.joint_steps
-
-
-def phase_at(step: int, schedule: ml_collections.ConfigDict) -> str:
-  """The phase that step `step` (0-based) belongs to."""
-  if step < schedule.sp_steps:
-    return "sp"
-  if step < schedule.sp_steps + schedule.sg_steps:
-    return "sg"
-  return "joint"
-
-
-def learning_rate_schedule(
-    optimizer_config: ml_collections.ConfigDict, num_updates: int
-) -> optax.Schedule:
-  """Constant, then linearly to 0 over the last `decay_fraction` of updates."""
-  decay_steps = max(1, round(optimizer_config.decay_fraction * num_updates))
-  rate = optimizer_config.learning_rate
-  return optax.join_schedules(
-      [
-          optax.constant_schedule(rate),
-          optax.linear_schedule(rate, 0.0, decay_steps),
-      ],
-      boundaries=[num_updates - decay_steps],
-  )
-
-
-def network_update_counts(
-    schedule: ml_collections.ConfigDict,
-) -> dict[str, int]:
-  """How many updates each network gets over the whole schedule."""
-  sp_updates = schedule.sp_steps + schedule.joint_steps
-  sg_updates = schedule.sg_steps + schedule.joint_steps
-  return {
-      "sp": sp_updates,
-      "sp_disc": sp_updates,
-      "sg": sg_updates,
-      "sg_disc": sg_updates,
-  }
-
-
-def learning_rate_schedules(
-    config: ml_collections.ConfigDict,
-) -> dict[str, optax.Schedule]:
-  return {
-      name: learning_rate_schedule(config.optimizer, count)
-      for name, count in network_update_counts(config.schedule).items()
-  }
-
-
 def create_train_state(
     config: ml_collections.ConfigDict, networks: spg.Networks, rng: jax.Array
 ) -> SPGState:
@@ -129,7 +77,9 @@ def create_train_state(
               schedule, b1=config.optimizer.b1, b2=config.optimizer.b2
           ),
       ).replace(step=jnp.zeros([], jnp.int32))
-      for name, schedule in learning_rate_schedules(config).items()
+      for name, schedule in schedules.learning_rate_schedules(
+          config.schedule
+      ).items()
   }
   return SPGState(step=jnp.zeros([], jnp.int32), **states)
 
@@ -140,7 +90,10 @@ class _StepBuilder:
   def __init__(self, config: ml_collections.ConfigDict, networks: spg.Networks):
     self.networks = networks
     self.loss_config = config.loss
-    self.schedules = learning_rate_schedules(config)
+    self.excluded_class = losses.excluded_cross_entropy_class(
+        config.loss, config.data.classes
+    )
+    self.schedules = schedules.learning_rate_schedules(config.schedule)
 
   def _sp_generator_loss(self, sp_params, disc_params, batch):
     """SP-Net's loss; returns it, metrics and the completed label map.
@@ -166,7 +119,14 @@ class _StepBuilder:
         disc_params, spg.sp_disc_input(batch["image"], batch["mask"], known)
     )
     loss, metrics = losses.sp_generator_loss(
-        logits, batch["label"], batch["mask"], fake, real, self.loss_config
+        logits,
+        batch["label"],
+        batch["mask"],
+        fake,
+        real,
+        self.loss_config,
+        excluded_class=self.excluded_class,
+        axis_name=sharding.BATCH_AXIS,
     )
     return loss, (metrics, completed)
 
@@ -186,7 +146,13 @@ class _StepBuilder:
         ),
     )
     loss, metrics = losses.sg_generator_loss(
-        generated, batch["image"], batch["mask"], fake, real, self.loss_config
+        generated,
+        batch["image"],
+        batch["mask"],
+        fake,
+        real,
+        self.loss_config,
+        axis_name=sharding.BATCH_AXIS,
     )
     return loss, (metrics, output)
 
@@ -297,6 +263,12 @@ def _averaged_gradients(loss_fn, params, *args):
   them to 'varying' makes `jax.grad` return this device's own gradient, which
   `lax.pmean` averages. (Without the cast, shard_map's gradient of an
   invariant input is already summed over devices.)
+
+  That mean is the gradient of the whole batch's loss, on any number of
+  devices, because each loss term's mean over devices is the term on the
+  whole batch: plain means over equal shares average to the global mean, and
+  masked means divide by the global weight sum (`losses.masked_mean` with
+  the batch's axis), however unevenly the holes fall on the devices.
   """
   varying = jax.tree.map(
       lambda x: jax.lax.pcast(x, sharding.BATCH_AXIS, to="varying"), params
@@ -337,5 +309,5 @@ def make_train_steps(
     )
 
   return {
-      phase: data_parallel(per_device_steps[phase]) for phase in PHASES
+      phase: data_parallel(per_device_steps[phase]) for phase in schedules.PHASES
   }

@@ -1,0 +1,124 @@
+"""The phases of training and each network's learning rate over them.
+
+Training runs three phases in order, each a ConfigDict under
+`config.schedule`: 'sp' trains SP-Net and its discriminator, 'sg' SG-Net and
+its discriminator, 'joint' all four. Each phase has its own `steps`, its own
+peak `learning_rate` and its own `decay_steps`: the rate is constant, then
+falls linearly to 0 over the phase's last `decay_steps` steps (pix2pixHD's
+schedule, which the paper trains each network with). A network's Adam
+follows the schedules of the phases that update it, one after the other,
+driven by the network's own update count: SP-Net and its discriminator run
+sp's schedule, then joint's from its start; SG-Net and its discriminator
+run sg's, then joint's. So a network enters the joint phase at the joint
+peak rate, whatever its rate at the end of its own phase.
+"""
+
+import ml_collections
+import optax
+
+PHASES = ("sp", "sg", "joint")
+
+# The phases that update each network, in the order they run.
+NETWORK_PHASES = {
+    "sp": ("sp", "joint"),
+    "sp_disc": ("sp", "joint"),
+    "sg": ("sg", "joint"),
+    "sg_disc": ("sg", "joint"),
+}
+
+_PHASE_KEYS = ("steps", "learning_rate", "decay_steps")
+
+
+def total_steps(schedule: ml_collections.ConfigDict) -> int:
+  """Train steps over all phases."""
+  return sum(schedule[phase].steps for phase in PHASES)
+
+
+def phase_at(step: int, schedule: ml_collections.ConfigDict) -> str:
+  """The phase that train step `step` (0-based) belongs to."""
+  end = 0
+  for phase in PHASES[:-1]:
+    end += schedule[phase].steps
+    if step < end:
+      return phase
+  return PHASES[-1]
+
+
+def phase_schedule(phase: ml_collections.ConfigDict) -> optax.Schedule:
+  """A phase's rate by its step: constant, then linearly to 0 at its end.
+
+  The rate is `phase.learning_rate` up to step `steps - decay_steps`, then
+  falls by `learning_rate / decay_steps` a step: the phase's last step runs
+  at `learning_rate / decay_steps`, and the rate reaches 0 as it ends.
+  """
+  return optax.linear_schedule(
+      init_value=phase.learning_rate,
+      end_value=0.0,
+      transition_steps=phase.decay_steps,
+      transition_begin=phase.steps - phase.decay_steps,
+  )
+
+
+def network_schedule(
+    schedule: ml_collections.ConfigDict, phases: tuple[str, ...]
+) -> optax.Schedule:
+  """The rate by update count of a network that `phases` update, in order.
+
+  Each phase's schedule starts from its own step 0 when the network's
+  previous phases have used up their steps. A phase of 0 steps takes no
+  part.
+  """
+  boundaries = []
+  end = 0
+  for phase in phases[:-1]:
+    end += schedule[phase].steps
+    boundaries.append(end)
+  return optax.join_schedules(
+      [phase_schedule(schedule[phase]) for phase in phases], boundaries
+  )
+
+
+def learning_rate_schedules(
+    schedule: ml_collections.ConfigDict,
+) -> dict[str, optax.Schedule]:
+  """Each network's learning rate by its own update count."""
+  return {
+      name: network_schedule(schedule, phases)
+      for name, phases in NETWORK_PHASES.items()
+  }
+
+
+def check_schedule(schedule: ml_collections.ConfigDict) -> None:
+  """Refuses a schedule that would not train, or not as its keys say.
+
+  Raises:
+    ValueError: naming the config key at fault and how to fix it.
+  """
+  for phase in PHASES:
+    missing = [
+        key for key in _PHASE_KEYS if key not in schedule.get(phase, {})
+    ]
+    if missing:
+      raise ValueError(
+          f"config.schedule.{phase} lacks {', '.join(missing)}: each phase of"
+          f" {PHASES} needs {', '.join(_PHASE_KEYS)} (see configs/default.py)."
+      )
+    name = f"config.schedule.{phase}"
+    steps = schedule[phase].steps
+    learning_rate = schedule[phase].learning_rate
+    decay_steps = schedule[phase].decay_steps
+    if steps < 0:
+      raise ValueError(f"{name}.steps={steps} must be >= 0.")
+    if learning_rate <= 0:
+      raise ValueError(f"{name}.learning_rate={learning_rate} must be > 0.")
+    if steps and not 1 <= decay_steps <= steps:
+      raise ValueError(
+          f"{name}.decay_steps={decay_steps} must be between 1 and"
+          f" {name}.steps={steps}: the rate decays to 0 over the phase's"
+          " last decay_steps steps."
+      )
+  if total_steps(schedule) <= 0:
+    raise ValueError(
+        "config.schedule has no steps: set config.schedule.sp.steps,"
+        " sg.steps or joint.steps > 0."
+    )
