@@ -1,7 +1,7 @@
 """Hole generators: which pixels of an image are missing.
 
 Every mask is a float32 tensor [H, W, 1] with 1 = hole (missing) and 0 = known
-(DESIGN.md section 2). The generators are TensorFlow ops driven by a stateless
+(docs/design.md, data conventions). The generators are TensorFlow ops driven by a stateless
 seed (an int32/int64 tensor of shape [2], as `tf.random.stateless_*` take), so
 they run inside a `tf.data` map and draw the same hole for the same seed,
 eagerly or in a graph.

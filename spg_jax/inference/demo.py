@@ -79,7 +79,11 @@ def labels_from_colors(
 
 
 def corrupted(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-  """The image with its hole painted white, as the networks are shown it."""
+  """The image with its hole painted white, for display.
+
+  The networks themselves are shown 0 in the hole (mid-grey in [-1, 1]); white
+  stands out better on screen and matches the brush the hole is drawn with.
+  """
   return np.where(hole[..., None], np.uint8(_HOLE_COLOR), image)
 
 

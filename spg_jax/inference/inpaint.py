@@ -16,9 +16,10 @@ Command line (one image, or every image of a folder):
 
 SP-Net needs the labels of the known region. Give them with
 `--known_labels` (any segmentation of the image: ground truth, or a
-segmenter's output); without it every known pixel counts as class 0 (e.g.
-'void'), which SP-Net never saw in training, so the predicted labels, and the
-fill, are poorer. `--labels` skips SP-Net: SG-Net renders the hole from the
+segmenter's output); without it every known pixel counts as class 0 ('void'
+in the Cityscapes categories). Class 0 itself is common in training; what
+SP-Net never saw is a known region that is all one class, so the predicted
+labels, and the fill, are poorer. `--labels` skips SP-Net: SG-Net renders the hole from the
 given map, the way to get a different completion after editing the map that
 `--labels_out` wrote.
 
