@@ -113,6 +113,7 @@ def test_resize_fit_keeps_known_pixels_exactly(inpainter):
 
 # Reading the checkpoint in the shardings it was saved with is the point:
 # they are the 4 devices' that this process has too.
+@pytest.mark.xdist_group("trained_run")
 @pytest.mark.filterwarnings("ignore:Sharding info not provided when restoring")
 def test_a_data_parallel_runs_checkpoint_loads_onto_one_device(trained_run):
   """The latest checkpoint of a run trained on the 4 devices, whose arrays

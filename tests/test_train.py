@@ -74,6 +74,7 @@ def _final_params(workdir):
   return jax.device_get(state), meta
 
 
+@pytest.mark.xdist_group("trained_run")
 def test_tiny_config_trains_and_evaluates_end_to_end(trained_run):
   """The tiny config's run (conftest.trained_run: 6 sp, 6 sg and 2 joint
   steps at rate 2e-3) writes what it should, and each phase trains its net.
