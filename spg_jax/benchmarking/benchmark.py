@@ -50,6 +50,7 @@ from spg_jax.benchmarking import profiling
 from spg_jax.models import layers
 from spg_jax.models import spg
 from spg_jax.runtime import atomic_files
+from spg_jax.runtime import commands
 from spg_jax.runtime import host_cpu
 from spg_jax.runtime import sharding
 from spg_jax.training import config_checks
@@ -543,9 +544,8 @@ def _measure_input_or_exit(
 
 
 def run() -> None:
-  """The command's entry point: defines its flags, then runs `main`."""
-  holders = _define_flags()
-  app.run(lambda argv: main(argv, holders))
+  """The command's entry point."""
+  commands.run(_define_flags, main)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from spg_jax.data import input_pipeline
 from spg_jax.data import labelling
 from spg_jax.data import preparation
 from spg_jax.runtime import atomic_files
+from spg_jax.runtime import commands
 from spg_jax.training import samples
 
 SPLITS = ("train", "eval")
@@ -180,9 +181,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
 
 
 def run() -> None:
-  """The command's entry point: defines its flags, then runs `main`."""
-  holders = _define_flags()
-  app.run(lambda argv: main(argv, holders))
+  """The command's entry point."""
+  commands.run(_define_flags, main)
 
 
 if __name__ == "__main__":

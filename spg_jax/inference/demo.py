@@ -24,6 +24,7 @@ import numpy as np
 from spg_jax.data import labelling
 from spg_jax.inference import image_files
 from spg_jax.inference import inpaint
+from spg_jax.runtime import commands
 
 SAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "data" / "samples"
 _HOLE_COLOR = 255
@@ -252,9 +253,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
 
 
 def run() -> None:
-  """The command's entry point: defines its flags, then runs `main`."""
-  holders = _define_flags()
-  app.run(lambda argv: main(argv, holders))
+  """The command's entry point."""
+  commands.run(_define_flags, main)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from spg_jax.data import classes
 from spg_jax.data import labelling
 from spg_jax.inference import image_files
 from spg_jax.models import spg
+from spg_jax.runtime import commands
 from spg_jax.training import checkpoints
 from spg_jax.training import steps
 
@@ -405,9 +406,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
 
 
 def run() -> None:
-  """The command's entry point: defines its flags, then runs `main`."""
-  holders = _define_flags()
-  app.run(lambda argv: main(argv, holders))
+  """The command's entry point."""
+  commands.run(_define_flags, main)
 
 
 if __name__ == "__main__":

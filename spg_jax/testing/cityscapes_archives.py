@@ -26,6 +26,7 @@ from spg_jax.data import cityscapes_labels
 from spg_jax.data import preparation
 from spg_jax.data.builders import street_scenes
 from spg_jax.runtime import atomic_files
+from spg_jax.runtime import commands
 
 IMAGES_ARCHIVE = preparation.CITYSCAPES_IMAGES_ARCHIVE
 LABELS_ARCHIVE = preparation.CITYSCAPES_LABELS_ARCHIVE
@@ -165,9 +166,8 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
 
 
 def run() -> None:
-  """The command's entry point: defines its flags, then runs `main`."""
-  holders = _define_flags()
-  app.run(lambda argv: main(argv, holders))
+  """The command's entry point."""
+  commands.run(_define_flags, main)
 
 
 if __name__ == "__main__":
