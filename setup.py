@@ -35,7 +35,16 @@ _NOTEBOOK = [
     "ipywidgets==8.1.9",
 ]
 
-_TEST = _DEMO + _NOTEBOOK + [
+_EVALUATE = [
+    # cv2.inpaint: the Telea and Navier-Stokes baselines; headless, no GUI.
+    "opencv-python-headless==5.0.0.93",
+    # The PatchMatch baseline (evaluation/baselines.py says why this one).
+    "pypatchmatch==2.2.0",
+    # The charts and example grids of spg-evaluate (evaluation/report.py).
+    "matplotlib==3.11.2",
+]
+
+_TEST = _DEMO + _NOTEBOOK + _EVALUATE + [
     "pytest==9.0.3",
     "pytest-xdist==3.8.0",
     # The official Cityscapes label definitions, to check ours against.
@@ -46,6 +55,8 @@ _TEST = _DEMO + _NOTEBOOK + [
     "nbclient==0.11.0",
     "nbformat==5.11.1",
     "ipykernel==7.4.0",
+    # Reference PSNR and SSIM to check metrics.py against.
+    "scikit-image==0.26.0",
 ]
 
 setuptools.setup(
@@ -60,13 +71,19 @@ setuptools.setup(
     python_requires=">=3.11",
     packages=setuptools.find_packages(include=["spg_jax", "spg_jax.*"]),
     install_requires=_CORE,
-    extras_require={"demo": _DEMO, "notebook": _NOTEBOOK, "test": _TEST},
+    extras_require={
+        "demo": _DEMO,
+        "notebook": _NOTEBOOK,
+        "evaluate": _EVALUATE,
+        "test": _TEST,
+    },
     # Short names of the commands; each also runs as `python -m MODULE`.
     entry_points={
         "console_scripts": [
             "spg-train = spg_jax.main:run",
             "spg-inpaint = spg_jax.inference.inpaint:run",
             "spg-demo = spg_jax.inference.demo:run",
+            "spg-evaluate = spg_jax.evaluation.compare:run",
             "spg-inspect = spg_jax.data.inspect_data:run",
             "spg-benchmark = spg_jax.benchmarking.benchmark:run",
             "spg-fake-cityscapes = spg_jax.testing.cityscapes_archives:run",

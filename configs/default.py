@@ -86,9 +86,40 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.model.discriminator = ml_collections.ConfigDict(
       dict(num_scales=2, base_features=64, num_layers=3, norm="instance")
   )
+  # DeepLabv3+ labelling the corrupted image's known region
+  # (spg_jax.models.segmenter); paper values, on ResNet-50.
+  config.model.segmenter = ml_collections.ConfigDict(
+      dict(
+          # Bottleneck blocks per stage: ResNet-50's.
+          stage_sizes=(3, 4, 6, 3),
+          # The first stage's inner width, doubled per stage: ResNet-50's.
+          base_features=64,
+          # Input size over the last stage's: 16 or 8 (DeepLabv3+ trains at 16).
+          output_stride=16,
+          # ASPP's atrous rates: DeepLabv3+'s at output stride 16.
+          aspp_rates=(6, 12, 18),
+          # The width of each ASPP branch and of its output: DeepLabv3+'s.
+          aspp_features=256,
+          # The decoder's 1x1 reduction of the stride-4 features: DeepLabv3+'s.
+          low_level_features=48,
+          # The width of the decoder's two 3x3 convolutions: DeepLabv3+'s.
+          decoder_features=256,
+          # GroupNorm's groups (ours, for BatchNorm), clamped to divide.
+          norm_groups=32,
+      )
+  )
   # Activation memory for compute: 'none', 'conv_outputs' or 'full' (see
   # spg_jax.models.layers.REMAT_POLICIES).
   config.model.remat = "none"
+  # What SG-Net renders from (spg_jax.models.generators.GUIDANCES): 'labels'
+  # is SPG-Net; 'none' is the paper's ablation, the same generator and
+  # losses with no label input (its discriminator sees no labels either).
+  config.model.guidance = "labels"
+  # Where SP-Net's known-region labels come from in training, evaluation
+  # and inference (spg_jax.models.spg.KNOWN_LABEL_SOURCES): 'segmenter', as
+  # the paper labels the corrupted image with DeepLabv3+, or
+  # 'ground_truth', the dataset's labels.
+  config.known_labels = "segmenter"
 
   config.loss = ml_collections.ConfigDict()
   config.loss.gan = "lsgan"
@@ -112,13 +143,15 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
 
-  # The phases, in order (spg_jax.training.schedules): 'sp' trains SP-Net
-  # alone, 'sg' SG-Net alone on ground-truth labels, 'joint' both, SG-Net
-  # fed SP-Net's prediction. Each phase runs `steps` steps at
+  # The phases, in order (spg_jax.training.schedules): 'seg' trains the
+  # segmenter (its length is our choice; 0 steps for a run without one),
+  # 'sp' SP-Net alone, 'sg' SG-Net alone on ground-truth labels, 'joint'
+  # both, SG-Net fed SP-Net's prediction. Each phase runs `steps` steps at
   # `learning_rate`, the rate falling linearly to 0 over its last
   # `decay_steps`; a network enters the joint phase at joint's peak rate.
   config.schedule = ml_collections.ConfigDict(
       dict(
+          seg=phase_schedule(100_000, decay_steps=50_000),
           sp=phase_schedule(100_000, decay_steps=50_000),
           sg=phase_schedule(100_000, decay_steps=50_000),
           joint=phase_schedule(20_000, decay_steps=10_000),
@@ -189,7 +222,9 @@ def set_epoch_schedule(
   """Sets each phase's steps and decay_steps from epochs at the batch size.
 
   The sp and sg phases each run `network_epochs` epochs, the rate decaying
-  over the last `network_decay_epochs` of them (the paper: 200 and 100);
+  over the last `network_decay_epochs` of them (the paper: 200 and 100),
+  and so does the seg phase (our choice: the paper takes a trained
+  DeepLabv3+);
   the joint phase runs `joint_epochs`, decaying over the last
   `joint_decay_epochs`. Learning rates are left as they are. A batch size
   given on the command line does not rescale these steps: set the phases'
@@ -199,7 +234,7 @@ def set_epoch_schedule(
   def to_steps(epochs):
     return steps_for_epochs(epochs, num_train_examples, config.batch_size)
 
-  for phase in ("sp", "sg"):
+  for phase in ("seg", "sp", "sg"):
     config.schedule[phase].steps = to_steps(network_epochs)
     config.schedule[phase].decay_steps = to_steps(network_decay_epochs)
   config.schedule.joint.steps = to_steps(joint_epochs)
@@ -250,6 +285,16 @@ def _shrink_to_tiny(config: ml_collections.ConfigDict) -> None:
     generator.num_blocks = 1
   config.model.discriminator.base_features = 4
   config.model.discriminator.num_layers = 2
+  config.model.segmenter.update(
+      dict(
+          stage_sizes=(1, 1, 1, 1),
+          base_features=4,
+          aspp_features=8,
+          low_level_features=4,
+          decoder_features=8,
+          norm_groups=2,
+      )
+  )
   config.data.image_size = min(config.data.image_size, 32)
   for phase in config.schedule.values():
     phase.steps = 2

@@ -147,10 +147,10 @@ def trained_run(scenes_data_dir, tmp_path_factory):
   config.data.data_dir = str(scenes_data_dir)
   # JAX's compilation cache is one per process; see test_train._run_config.
   config.compilation_cache_dir = ""
-  # 10 times the default rate: 14 steps then train every network visibly.
-  for phase, phase_steps in (("sp", 6), ("sg", 6), ("joint", 2)):
+  # 10 times the default rate: 20 steps then train every network visibly.
+  for phase, phase_steps in (("seg", 6), ("sp", 6), ("sg", 6), ("joint", 2)):
     config.schedule[phase].update(dict(steps=phase_steps, learning_rate=2e-3))
-  # Evaluations after the sp phase, after the sg phase, and at the end.
+  # Evaluations after the seg, sp and sg phases, and at the end.
   config.eval_every_steps = 6
   workdir = tmp_path_factory.mktemp("trained_run")
   eval_steps, evaluations = [], []

@@ -42,7 +42,10 @@ def test_paper_configs_follow_the_papers_schedule(name):
   def epochs(num_steps):
     return num_steps * config.batch_size / train_size
 
-  lengths = {"sp": (200, 100), "sg": (200, 100), "joint": (100, 50)}
+  # The segmenter's length is ours: as long as each network's.
+  lengths = {
+      "seg": (200, 100), "sp": (200, 100), "sg": (200, 100), "joint": (100, 50)
+  }
   for phase, (phase_epochs, decay_epochs) in lengths.items():
     phase_config = config.schedule[phase]
     assert epochs(phase_config.steps) == pytest.approx(phase_epochs, abs=0.01)
@@ -51,6 +54,8 @@ def test_paper_configs_follow_the_papers_schedule(name):
     )
     assert phase_config.learning_rate == 2e-4
   assert config.data.image_size == 256
+  assert config.known_labels == "segmenter"
+  assert config.model.segmenter.stage_sizes == (3, 4, 6, 3)
   # SP-Net's last sp update runs at the decay's last rate (float32's
   # 1 - count / decay_steps keeps about 3 digits of it), its first joint
   # update at the peak again.
@@ -73,3 +78,44 @@ def test_label_maps_cover_their_class_tables():
 def test_steps_for_epochs_rounds_up():
   assert default.steps_for_epochs(200, 2975, 8) == 74375
   assert default.steps_for_epochs(1, 10, 4) == 3
+
+
+def _set_key(config, dotted_key, value):
+  *parents, key = dotted_key.split(".")
+  for parent in parents:
+    config = config[parent]
+  config[key] = value
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"known_labels": "oracle"},
+         "Unknown config.known_labels 'oracle'; choose one of"
+         r" \('ground_truth', 'segmenter'\)"),
+        ({"schedule.seg.steps": 0},
+         "config.known_labels='segmenter' needs a segmenter, but"
+         " config.schedule.seg.steps is 0"),
+        ({"model.segmenter.output_stride": 4},
+         r"output_stride=4 must be one of \(16, 8\)"),
+        ({"data.image_size": 40, "model.sp_generator.num_downsamplings": 3,
+          "model.sg_generator.num_downsamplings": 3},
+         "config.data.image_size=40 must be a multiple of 16, which the"
+         " segmenter needs"),
+        ({"model.guidance": "edges"}, "Unknown config.model.guidance 'edges'"),
+    ],
+)
+def test_bad_segmenter_and_guidance_settings_are_refused(changes, message):
+  config = default.get_config()
+  for key, value in changes.items():
+    _set_key(config, key, value)
+  mesh = jax.sharding.Mesh(jax.devices()[:1], ("batch",))
+  with pytest.raises(ValueError, match=message):
+    loop.validate_config(config, mesh)
+
+
+def test_a_run_without_a_segmenter_may_use_the_ground_truth():
+  config = default.get_config()
+  config.schedule.seg.steps = 0
+  config.known_labels = "ground_truth"
+  loop.validate_config(config, jax.sharding.Mesh(jax.devices()[:1], ("batch",)))

@@ -232,7 +232,9 @@ def test_command_line_names_a_bad_workdir(tmp_path):
 
 def test_help_says_where_known_labels_come_from_without_them():
   result = _cli("--help")  # absl prints the help and exits with status 1.
-  assert "known region counts as class 0" in " ".join(result.stdout.split())
+  help_text = " ".join(result.stdout.split())
+  assert "Without it the run's segmenter labels it" in help_text
+  assert "a run without one counts it as class 0" in help_text
 
 
 def test_label_flags_are_refused_in_folder_mode(tmp_path):

@@ -27,6 +27,7 @@ def test_core_modules_import_no_tensorflow():
       "import sys\n"
       "import spg_jax.training.steps, spg_jax.evaluation.evaluate, spg_jax.training.losses, spg_jax.evaluation.metrics\n"
       "import spg_jax.models.spg, spg_jax.training.checkpoints, spg_jax.runtime.sharding\n"
+      "import spg_jax.evaluation.hole_set, spg_jax.evaluation.baselines\n"
       "import spg_jax.inference.inpaint, spg_jax.inference.image_files, spg_jax.benchmarking.benchmark\n"
       "import configs.default, configs.cityscapes, configs.synthetic\n"
       "configs.cityscapes.get_config()\n"

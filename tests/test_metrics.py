@@ -17,12 +17,18 @@ _RIGHT_COLUMN = np.array([[0.0, 1.0], [0.0, 1.0]], np.float32).reshape(
 )
 
 
-def _smooth_images(seed: int, batch: int = 2, size: int = 32) -> np.ndarray:
-  """Random smooth RGB images in [-0.8, 0.8]: upsampled low-res noise."""
+def _smooth_images(
+    seed: int, batch: int = 2, size: int = 32, width: int | None = None
+) -> np.ndarray:
+  """Random smooth RGB images in [-0.8, 0.8]: upsampled low-res noise.
+
+  They are size x size, or size x width if a width is given.
+  """
+  width = width or size
   rng = np.random.default_rng(seed)
-  low = rng.uniform(-0.8, 0.8, (batch, size // 4, size // 4, 3))
+  low = rng.uniform(-0.8, 0.8, (batch, size // 4, width // 4, 3))
   return np.asarray(
-      jax.image.resize(low, (batch, size, size, 3), "linear"), np.float32
+      jax.image.resize(low, (batch, size, width, 3), "linear"), np.float32
   )
 
 
@@ -96,19 +102,55 @@ def test_ssim_matches_tensorflow():
   noise = np.random.default_rng(3).normal(0.0, 0.1, a.shape)
   b = (a + noise).astype(np.float32)
   half = metrics.SSIM_WINDOW // 2
-  interior = metrics.ssim_map(a, b)[:, half:-half, half:-half]
   expected = tf.image.ssim((a + 1) / 2, (b + 1) / 2, max_val=1.0)
   np.testing.assert_allclose(
-      jnp.mean(interior, axis=(1, 2)), expected.numpy(), atol=1e-4
+      metrics.per_image_ssim(a, b), expected.numpy(), atol=1e-4
   )
   # At the borders the map is tf's VALID map of reflect-padded inputs.
   pad = ((0, 0), (half, half), (half, half), (0, 0))
   padded = [np.pad((x + 1) / 2, pad, mode="reflect") for x in (a, b)]
   np.testing.assert_allclose(
-      metrics.per_image_ssim(a, b),
+      jnp.mean(metrics.ssim_map(a, b), axis=(1, 2)),
       tf.image.ssim(*padded, max_val=1.0).numpy(),
       atol=1e-4,
   )
+
+
+def _pairs_near_and_far(height: int, width: int) -> tuple[np.ndarray, ...]:
+  """Image pairs [4, height, width, 3] in [-1, 1]: noisier pair by pair."""
+  a = _smooth_images(10, batch=4, size=height, width=width)
+  noise = np.random.default_rng(11).normal(0.0, 1.0, a.shape)
+  levels = np.array([0.02, 0.1, 0.4, 1.0], np.float32)[:, None, None, None]
+  b = np.clip(a + levels * noise, -1.0, 1.0).astype(np.float32)
+  return a, b
+
+
+@pytest.mark.parametrize("height, width", [(40, 56), (57, 23)])
+def test_psnr_and_ssim_match_scikit_image(height, width):
+  skimage_metrics = pytest.importorskip("skimage.metrics")
+  a, b = _pairs_near_and_far(height, width)
+  unit_a, unit_b = (np.float64(x + 1) / 2 for x in (a, b))
+  psnr = [
+      skimage_metrics.peak_signal_noise_ratio(x, y, data_range=1)
+      for x, y in zip(unit_a, unit_b)
+  ]
+  ssim = [
+      skimage_metrics.structural_similarity(
+          x, y, data_range=1, gaussian_weights=True, sigma=metrics.SSIM_SIGMA,
+          use_sample_covariance=False, channel_axis=-1,
+      )
+      for x, y in zip(unit_a, unit_b)
+  ]
+  np.testing.assert_allclose(metrics.per_image_psnr(a, b), psnr, atol=1e-4)
+  np.testing.assert_allclose(metrics.per_image_ssim(a, b), ssim, atol=1e-4)
+
+
+def test_ssim_needs_a_window_inside_the_image_unless_weighted():
+  a = _smooth_images(12, batch=1, size=32, width=8)
+  with pytest.raises(ValueError, match="Images of 32x8 pixels have no pixel"):
+    metrics.per_image_ssim(a, a)
+  hole = np.ones(a.shape[:3] + (1,), np.float32)
+  np.testing.assert_allclose(metrics.per_image_ssim(a, a, hole), 1.0, atol=1e-6)
 
 
 def test_ssim_decreases_with_noise():
@@ -237,6 +279,33 @@ def test_boundary_band_ignores_image_border():
   np.testing.assert_array_equal(metrics.boundary_band(mask, 1), expected)
 
 
+def test_class_boundary_band_by_hand():
+  # 5x7: class 1 in the right three columns, one pixel of class 2 at the
+  # bottom left; the hole is rows 1-4, columns 1-5.
+  labels = np.zeros((1, 5, 7), np.int32)
+  labels[0, :, 4:] = 1
+  labels[0, 4, 0] = 2
+  mask = np.zeros((1, 5, 7, 1), np.float32)
+  mask[0, 1:, 1:6] = 1.0
+  expected = np.zeros_like(mask)
+  expected[0, 1:, 3:5] = 1.0  # Either side of the 0|1 edge.
+  expected[0, 3:, 1] = 1.0  # Beside the class-2 pixel (itself known).
+  np.testing.assert_array_equal(
+      metrics.class_boundary_band(labels, mask, 1), expected
+  )
+  # A 5x5 window: two columns either side of the edge, and two rows and
+  # columns from the class-2 pixel; the image border is no class.
+  expected = np.zeros_like(mask)
+  expected[0, 1:, 2:6] = 1.0
+  expected[0, 2:, 1] = 1.0
+  np.testing.assert_array_equal(
+      metrics.class_boundary_band(labels, mask, 2), expected
+  )
+  np.testing.assert_array_equal(
+      metrics.class_boundary_band(labels, mask, 0), 0 * mask
+  )
+
+
 def test_everything_works_under_jit():
   a = _smooth_images(8)
   b = _smooth_images(9)
@@ -257,6 +326,10 @@ def test_everything_works_under_jit():
   band = jax.jit(metrics.boundary_band, static_argnums=1)(hole, 2)
   np.testing.assert_array_equal(band, metrics.boundary_band(hole, 2))
   labels = (a[..., 0] > 0).astype(np.int32)
+  band = jax.jit(metrics.class_boundary_band, static_argnums=2)
+  np.testing.assert_array_equal(
+      band(labels, hole, 2), metrics.class_boundary_band(labels, hole, 2)
+  )
   preds = (b[..., 0] > 0).astype(np.int32)
   confusion = jax.jit(metrics.confusion_matrix, static_argnums=2)
   np.testing.assert_array_equal(

@@ -203,3 +203,36 @@ def test_phase_transposed_convolution_equals_flax_conv_transpose(dtype, toleranc
       lambda a, b: np.testing.assert_allclose(a, b, rtol=tolerance * 10, atol=tolerance * 10),
       *grads,
   )
+
+
+@pytest.mark.parametrize("guidance", generators.GUIDANCES)
+def test_sg_net_and_its_discriminator_read_labels_only_when_guided(guidance):
+  """With guidance 'none' (the paper's ablation) neither SG-Net nor its
+  discriminator reads the label map: the gradient of what they output with
+  respect to the labels is exactly 0. Guided by labels, both depend on
+  them."""
+  config = synthetic.get_config("tiny")
+  config.model.guidance = guidance
+  networks = spg.Networks.from_config(config)
+  params = networks.init(jax.random.key(0), _SIZE)
+  image, _, one_hot, mask = _inputs()
+
+  def outputs(labels):
+    _, output = networks.render(params["sg"], image, labels, mask)
+    judged = networks.sg_disc.apply(
+        params["sg_disc"], networks.sg_disc_input(labels, mask, output)
+    )
+    return jnp.sum(output) + sum(jnp.sum(x) for x in jax.tree.leaves(judged))
+
+  gradient = np.asarray(jax.grad(outputs)(one_hot))
+  if guidance == "none":
+    np.testing.assert_array_equal(gradient, 0.0)
+  else:
+    assert np.abs(gradient).max() > 0
+
+
+def test_unknown_guidance_is_refused_with_the_choices():
+  config = synthetic.get_config("tiny")
+  config.model.guidance = "edges"
+  with pytest.raises(ValueError, match="guidance 'edges'.*'labels', 'none'"):
+    spg.Networks.from_config(config)

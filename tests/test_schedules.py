@@ -18,10 +18,12 @@ from spg_jax.training import steps
 
 def _schedule():
   """Phases of different lengths, peaks and decays, so none is mistaken for
-  another: sp 6 steps at 1.0 decaying over 4, sg 5 at 0.5 decaying over all
-  5, joint 4 at 0.25 decaying over 2."""
+  another: seg 3 steps at 2.0 decaying over all 3, sp 6 at 1.0 decaying
+  over 4, sg 5 at 0.5 decaying over all 5, joint 4 at 0.25 decaying over
+  2."""
   return ml_collections.ConfigDict(
       dict(
+          seg=default.phase_schedule(3, decay_steps=3, learning_rate=2.0),
           sp=default.phase_schedule(6, decay_steps=4, learning_rate=1.0),
           sg=default.phase_schedule(5, decay_steps=5, learning_rate=0.5),
           joint=default.phase_schedule(4, decay_steps=2, learning_rate=0.25),
@@ -43,6 +45,8 @@ _SG_RATES = [
     0.0,
 ]
 _EXPECTED_RATES = {
+    # The segmenter runs only its own phase, decaying over all of it.
+    "seg": [2.0, 4.0 / 3.0, 2.0 / 3.0, 0.0],
     "sp": _SP_RATES,
     "sp_disc": _SP_RATES,
     "sg": _SG_RATES,
@@ -52,12 +56,13 @@ _EXPECTED_RATES = {
 
 def test_phases_follow_the_schedule():
   schedule = _schedule()
+  schedule.seg.steps = 1
   schedule.sp.steps, schedule.sg.steps, schedule.joint.steps = 2, 3, 1
-  assert [schedules.phase_at(s, schedule) for s in range(6)] == [
-      "sp", "sp", "sg", "sg", "sg", "joint",
+  assert [schedules.phase_at(s, schedule) for s in range(7)] == [
+      "seg", "sp", "sp", "sg", "sg", "sg", "joint",
   ]
-  assert schedules.total_steps(schedule) == 6
-  schedule.sg.steps = 0
+  assert schedules.total_steps(schedule) == 7
+  schedule.seg.steps = schedule.sg.steps = 0
   assert [schedules.phase_at(s, schedule) for s in range(3)] == [
       "sp", "sp", "joint",
   ]
@@ -65,7 +70,8 @@ def test_phases_follow_the_schedule():
 
 def test_each_network_runs_its_phases_schedules_in_order():
   """SP-Net and its discriminator run sp's schedule, then joint's from its
-  peak; SG-Net and its discriminator sg's, then joint's."""
+  peak; SG-Net and its discriminator sg's, then joint's; the segmenter
+  seg's alone."""
   rates = schedules.learning_rate_schedules(_schedule())
   for name, expected in _EXPECTED_RATES.items():
     np.testing.assert_allclose(
@@ -84,6 +90,7 @@ def _stand_in_networks(params):
       init=lambda rng, image_size: {
           name: params for name in schedules.NETWORK_PHASES
       },
+      seg=network,
       sp=network,
       sg=network,
       sp_disc=network,
@@ -105,7 +112,8 @@ def test_each_networks_adam_steps_at_its_rate():
   unit_adam = optax.adam(1.0, b1=config.optimizer.b1, b2=config.optimizer.b2)
   for name, expected in _EXPECTED_RATES.items():
     network = getattr(state, name)
-    for count in (0, 3, 5, 6, 9):
+    counts = [count for count in (0, 3, 5, 6, 9) if count < len(expected)]
+    for count in counts:
       unit_update, _ = unit_adam.update(
           grads, optax.tree_utils.tree_set(unit_adam.init(params), count=count)
       )
@@ -167,7 +175,7 @@ def test_schedule_without_steps_or_phases_is_refused():
   )
   with pytest.raises(
       ValueError,
-      match="config.schedule.sp lacks steps, learning_rate, decay_steps",
+      match="config.schedule.seg lacks steps, learning_rate, decay_steps",
   ):
     schedules.check_schedule(old_layout)
 

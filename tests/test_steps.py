@@ -5,6 +5,7 @@ import functools
 import jax
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
 
 from configs import synthetic
@@ -57,15 +58,17 @@ def _batch():
   }
 
 
-def _one_step(config, phase, devices):
-  """One step of `phase` from a fresh state; the new state and metrics."""
+def _one_step(config, phase, devices, batch=None):
+  """One step of `phase` from a fresh state, on `batch` (default
+  `_batch()`); the new state and metrics."""
   mesh = sharding.make_mesh(devices)
   networks = spg.Networks.from_config(config)
   state = sharding.replicate(
       steps.create_train_state(config, networks, jax.random.key(0)), mesh
   )
   step = steps.make_train_steps(config, networks, mesh)[phase]
-  state, metrics = step(state, sharding.shard_batch(_batch(), mesh))
+  batch = _batch() if batch is None else batch
+  state, metrics = step(state, sharding.shard_batch(batch, mesh))
   return jax.device_get(state), jax.device_get(metrics)
 
 
@@ -85,11 +88,13 @@ def _gradients(state, config):
           optax.tree_utils.tree_get(state_of_network.opt_state, "mu"),
       )
       for name, state_of_network in (
+          ("seg", state.seg),
           ("sp", state.sp),
           ("sg", state.sg),
           ("sp_disc", state.sp_disc),
           ("sg_disc", state.sg_disc),
       )
+      if state_of_network is not None
   }
 
 
@@ -114,6 +119,7 @@ def test_step_on_four_devices_equals_step_on_one(phase):
       spg.Networks.from_config(config).init(jax.random.key(0), _SIZE)
   )
   changed = {
+      "seg": {"seg"},
       "sp": {"sp", "sp_disc"},
       "sg": {"sg", "sg_disc"},
       "joint": {"sp", "sp_disc", "sg", "sg_disc"},
@@ -151,9 +157,11 @@ def test_sp_step_leaves_void_out_of_the_hole_cross_entropy():
   networks = spg.Networks.from_config(config)
   params = networks.init(jax.random.key(0), _SIZE)
   batch = _batch()
+  known = networks.known_label_map(
+      params, batch["image"], batch["mask"], batch["label"]
+  )
   logits = networks.sp.apply(
-      params["sp"], batch["image"], networks.one_hot(batch["label"]),
-      batch["mask"],
+      params["sp"], batch["image"], known, batch["mask"]
   )
   per_pixel = np.asarray(
       optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
@@ -169,6 +177,37 @@ def test_sp_step_leaves_void_out_of_the_hole_cross_entropy():
   )
 
 
+@pytest.mark.parametrize("phase, scrambled", [("seg", "hole"), ("sp", "known")])
+def test_a_step_never_reads_the_true_labels_its_network_must_not_see(
+    phase, scrambled
+):
+  """The segmenter learns only the known region's labels, so its step is
+  the same whatever the true labels in the hole; SP-Net takes its known
+  labels from the segmenter (config.known_labels 'segmenter'), so its step
+  is the same whatever the true labels outside the hole."""
+  config = _tiny_config()
+  assert config.known_labels == "segmenter"
+  batch = _batch()
+  hole = batch["mask"][..., 0] > 0
+  region = hole if scrambled == "hole" else ~hole
+  rng = np.random.default_rng(1)
+  other = batch | {
+      "label": np.where(
+          region, rng.integers(0, 8, hole.shape), batch["label"]
+      ).astype(np.int32)
+  }
+  assert (other["label"] != batch["label"]).sum() > region.sum() // 2
+  state, metrics = _tiny_step_on_one_device(phase)
+  state_other, metrics_other = _one_step(
+      config, phase, jax.devices()[:1], other
+  )
+  for leaf, other_leaf in zip(
+      jax.tree.leaves(state), jax.tree.leaves(state_other), strict=True
+  ):
+    np.testing.assert_array_equal(leaf, other_leaf)
+  jax.tree.map(np.testing.assert_array_equal, metrics, metrics_other)
+
+
 def test_joint_step_sends_sg_nets_loss_into_sp_net_straight_through():
   """In the joint phase SG-Net renders the one-hot argmax of SP-Net's
   labels, and its loss reaches SP-Net as if it had rendered the
@@ -180,7 +219,7 @@ def test_joint_step_sends_sg_nets_loss_into_sp_net_straight_through():
   params = networks.init(jax.random.key(0), _SIZE)
   batch = {key: jax.numpy.asarray(value) for key, value in _batch().items()}
   image, mask = batch["image"], batch["mask"]
-  known = networks.one_hot(batch["label"])
+  known = networks.known_label_map(params, image, mask, batch["label"])
 
   def probabilities(sp_params):
     return networks.predict_labels(sp_params, image, known, mask)[1]
@@ -188,10 +227,11 @@ def test_joint_step_sends_sg_nets_loss_into_sp_net_straight_through():
   def sg_loss(labels):
     generated, output = networks.render(params["sg"], image, labels, mask)
     fake = networks.sg_disc.apply(
-        params["sg_disc"], spg.sg_disc_input(labels, mask, output)
+        params["sg_disc"], networks.sg_disc_input(labels, mask, output)
     )
     real = networks.sg_disc.apply(
-        params["sg_disc"], spg.sg_disc_input(known, mask, image)
+        params["sg_disc"],
+        networks.sg_disc_input(networks.one_hot(batch["label"]), mask, image),
     )
     return losses.sg_generator_loss(
         generated, image, mask, fake, real, config.loss
@@ -222,6 +262,11 @@ def test_bfloat16_step_agrees_with_float32(phase):
   """
   config = _tiny_config()
   state_32, metrics_32 = _tiny_step_on_one_device(phase)
+  if phase == "sp":
+    # Known labels from the ground truth: an untrained segmenter's argmax
+    # flips under rounding, which would change SP-Net's input, not its step.
+    config.known_labels = "ground_truth"
+    state_32, metrics_32 = _one_step(config, phase, jax.devices()[:1])
   config.dtype = "bfloat16"
   state_16, metrics_16 = _one_step(config, phase, jax.devices()[:1])
   assert {leaf.dtype for leaf in jax.tree.leaves(state_16.params)} == {
@@ -312,12 +357,13 @@ def test_each_phase_compiles_once_and_consumes_its_state():
       steps.create_train_state(config, networks, jax.random.key(0)), mesh
   )
   train_steps = steps.make_train_steps(config, networks, mesh)
-  for phase in ("sp", "sg", "joint", "sp", "joint", "sg"):
+  for phase in ("seg", "sp", "sg", "joint", "sp", "joint", "sg", "seg"):
     old_state = state
     state, _ = train_steps[phase](state, sharding.shard_batch(_batch(), mesh))
     assert all(leaf.is_deleted() for leaf in jax.tree.leaves(old_state))
-  assert int(state.step) == 6
+  assert int(state.step) == 8
   assert {phase: step._cache_size() for phase, step in train_steps.items()} == {
+      "seg": 1,
       "sp": 1,
       "sg": 1,
       "joint": 1,
@@ -346,3 +392,40 @@ def test_a_restored_state_traces_the_same_step_as_a_fresh_one(tmp_path):
   assert step.lower(fresh, batch).as_text() == (
       step.lower(restored, batch).as_text()
   )
+
+
+def test_a_run_without_a_segmenter_keeps_the_checkpoint_layout(tmp_path):
+  """Without a segmenter the state has none, and a checkpoint holds exactly
+  the five entries checkpoints held before the segmenter existed, so the
+  checkpoints of older runs restore as they are; a run with one adds it."""
+  config = _tiny_config()
+  config.schedule.seg.steps = 0
+  config.known_labels = "ground_truth"
+  networks = spg.Networks.from_config(config)
+  assert networks.seg is None
+  state = steps.create_train_state(config, networks, jax.random.key(0))
+  assert state.seg is None and "seg" not in state.params
+  manager = checkpoints.make_manager(tmp_path, config)
+  checkpoints.save(manager, 1, state, "sp", config)
+  manager.wait_until_finished()
+  saved = manager.restore(
+      1, args=ocp.args.Composite(state=ocp.args.StandardRestore())
+  ).state
+  assert set(saved) == {"step", "sp", "sg", "sp_disc", "sg_disc"}
+  restored, meta = checkpoints.restore_latest(manager, state)
+  assert meta["step"] == 1 and restored.seg is None
+  for leaf, restored_leaf in zip(
+      jax.tree.leaves(state), jax.tree.leaves(restored), strict=True
+  ):
+    np.testing.assert_array_equal(leaf, restored_leaf)
+  # Adding the segmenter leaves the other networks' initial parameters.
+  with_segmenter = spg.Networks.from_config(_tiny_config()).init(
+      jax.random.key(0), _SIZE
+  )
+  assert set(with_segmenter) == set(state.params) | {"seg"}
+  for leaf, leaf_with in zip(
+      jax.tree.leaves(state.params),
+      jax.tree.leaves({name: with_segmenter[name] for name in state.params}),
+      strict=True,
+  ):
+    np.testing.assert_array_equal(leaf, leaf_with)

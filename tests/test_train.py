@@ -76,8 +76,9 @@ def _final_params(workdir):
 
 @pytest.mark.xdist_group("trained_run")
 def test_tiny_config_trains_and_evaluates_end_to_end(trained_run):
-  """The tiny config's run (conftest.trained_run: 6 sp, 6 sg and 2 joint
-  steps at rate 2e-3) writes what it should, and each phase trains its net.
+  """The tiny config's run (conftest.trained_run: 6 seg, 6 sp, 6 sg and 2
+  joint steps at rate 2e-3) writes what it should, and each phase trains its
+  net.
 
   The learning margins hold with room to spare: over seeds 0-4 the sp phase
   raised the hole's mIoU 1.8 to 3.1 times, the sg phase cut the hole's L1
@@ -93,17 +94,24 @@ def test_tiny_config_trains_and_evaluates_end_to_end(trained_run):
   assert written == pytest.approx(trained_run.results)
   for key in ("l1", "l2", "psnr", "ssim", "l1_hole", "psnr_hole", "ssim_hole",
               "miou_hole", "baseline_meanfill/l1_hole",
-              "baseline_meanfill/psnr_hole"):
+              "baseline_meanfill/psnr_hole", "segmenter/miou_known"):
     assert np.isfinite(written[key]), key
   assert written["num_examples"] == 64
   # Composited outputs equal the input outside the hole, so whole-image error
   # is a fraction of the hole error.
   assert written["l1"] < written["l1_hole"]
   assert 0 <= written["miou_hole"] <= 1
-  initial, after_sp, after_sg, final = trained_run.evaluations
+  initial, after_seg, after_sp, after_sg, final = trained_run.evaluations
   assert final == trained_run.results
-  # SP-Net learns in its phase; the sg phase leaves it exactly as it was.
-  assert after_sp["miou_hole"] > 1.4 * initial["miou_hole"]
+  # The segmenter learns in its phase, and no later phase changes it.
+  segmenter_scores = [
+      evaluation["segmenter/miou_known"] for evaluation in trained_run.evaluations
+  ]
+  assert after_seg["segmenter/miou_known"] > 1.2 * initial["segmenter/miou_known"]
+  assert segmenter_scores[1:] == [after_seg["segmenter/miou_known"]] * 4
+  # SP-Net learns in its phase, from the segmenter's labels; the sg phase
+  # leaves it exactly as it was.
+  assert after_sp["miou_hole"] > 1.4 * after_seg["miou_hole"]
   assert after_sg["miou_hole"] == after_sp["miou_hole"]
   # SG-Net learns in its phase, and the run ends well below where it began.
   assert after_sg["l1_hole"] < 0.9 * after_sp["l1_hole"]

@@ -1,14 +1,16 @@
 """Evaluation on the test split with fixed holes, against a trivial baseline.
 
 For every test image and its seeded hole, SPG-Net predicts the hole's labels
-from the known ground-truth labels (S0) and renders the image. The metrics are
+from the known region's labels (S0, from the run's source: the ground truth
+or its segmenter) and renders the image. The metrics are
 those the paper reports (L1, L2, PSNR, SSIM, on [0, 1] images) over the whole
 image and over the hole alone, plus SP-Net's mean IoU and pixel accuracy
 inside the hole. The label scores leave out the pixels whose true class is
 the class table's void class, as the Cityscapes benchmark does. Two
 baselines put the numbers in context: filling the hole with the known
 region's mean colour, and labelling it with the known region's most frequent
-class.
+class. A run with a segmenter also scores it on the known region, the
+pixels it labels for SP-Net.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -26,20 +28,10 @@ from spg_jax.runtime import atomic_files
 from spg_jax.runtime import dispatch_window
 from spg_jax.runtime import sharding
 
-# Per-image metrics: name -> (function, whether it is scored on the hole).
-_IMAGE_METRICS = {
-    "l1": (metrics.per_image_l1, False),
-    "l2": (metrics.per_image_l2, False),
-    "psnr": (metrics.per_image_psnr, False),
-    "ssim": (metrics.per_image_ssim, False),
-    "l1_hole": (metrics.per_image_l1, True),
-    "l2_hole": (metrics.per_image_l2, True),
-    "psnr_hole": (metrics.per_image_psnr, True),
-    "ssim_hole": (metrics.per_image_ssim, True),
-}
 _BASELINE_METRICS = ("l1_hole", "l2_hole", "psnr_hole", "ssim_hole")
 MEANFILL = "baseline_meanfill"
 MAJORITY = "baseline_majority"
+SEGMENTER = "segmenter"
 
 # (params, batch) -> sums over the batch of every metric's terms.
 EvalStep = Callable[[Any, Mapping[str, jax.Array]], dict[str, jax.Array]]
@@ -76,7 +68,7 @@ def _weighted_sums(
   """Sums of per-image metrics over the batch's real examples."""
   sums = {}
   for name in names:
-    function, on_hole = _IMAGE_METRICS[name]
+    function, on_hole = metrics.IMAGE_METRICS[name]
     values = function(output, image, mask if on_hole else None)
     sums[prefix + name] = jnp.sum(values * weight)
   return sums
@@ -104,11 +96,10 @@ def make_eval_step(networks: spg.Networks) -> EvalStep:
   def eval_step(params, batch) -> dict[str, jax.Array]:
     image, label, mask = batch["image"], batch["label"], batch["mask"]
     weight = batch["weight"]
-    predicted, output = networks.complete(
-        params, image, networks.one_hot(label), mask
-    )
+    known = networks.known_label_map(params, image, mask, label)
+    predicted, output = networks.complete(params, image, known, mask)
     sums = _weighted_sums(
-        "", tuple(_IMAGE_METRICS), output, image, mask, weight
+        "", tuple(metrics.IMAGE_METRICS), output, image, mask, weight
     )
     sums |= _weighted_sums(
         f"{MEANFILL}/",
@@ -126,6 +117,14 @@ def make_eval_step(networks: spg.Networks) -> EvalStep:
     sums[f"{MAJORITY}/confusion"] = metrics.confusion_matrix(
         label, majority_fill(label, mask, num_classes), num_classes, in_hole
     )
+    if networks.seg is not None:
+      in_known = (mask[..., 0] == 0) & (weight[:, None, None] > 0)
+      sums[f"{SEGMENTER}/confusion_known"] = metrics.confusion_matrix(
+          label,
+          networks.segment(params["seg"], image, mask),
+          num_classes,
+          in_known,
+      )
     return sums
 
   return eval_step
@@ -176,6 +175,12 @@ def evaluate(
     confusion = totals.pop(f"{prefix}confusion")
     results[f"{prefix}miou_hole"] = metrics.mean_iou(confusion, void_id)
     results[f"{prefix}pixel_accuracy_hole"] = metrics.pixel_accuracy(
+        confusion, void_id
+    )
+  if f"{SEGMENTER}/confusion_known" in totals:
+    confusion = totals.pop(f"{SEGMENTER}/confusion_known")
+    results[f"{SEGMENTER}/miou_known"] = metrics.mean_iou(confusion, void_id)
+    results[f"{SEGMENTER}/pixel_accuracy_known"] = metrics.pixel_accuracy(
         confusion, void_id
     )
   results |= {name: total / count for name, total in totals.items()}

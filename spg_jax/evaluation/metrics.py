@@ -134,12 +134,47 @@ def ssim_map(a: jax.Array, b: jax.Array) -> jax.Array:
 def per_image_ssim(
     a: jax.Array, b: jax.Array, weights: jax.Array | None = None
 ) -> jax.Array:
-  """SSIM per image [B]: the mean of `ssim_map`, or its weighted mean.
+  """SSIM per image [B]: a mean of `ssim_map`, plain or weighted.
 
-  With the hole mask as weights, the windows still see the known pixels
-  around the hole, which is what makes a seam at the hole border count.
+  Without weights, the mean is over the pixels whose window lies inside the
+  image (at least SSIM_WINDOW // 2 from every border), as Wang et al.'s
+  reference code, tf.image.ssim and scikit-image average, so the score is
+  theirs; images need sides of at least SSIM_WINDOW pixels.
+
+  With weights, usually the hole mask, every pixel counts with its weight,
+  those near the border through the reflect padding, so no part of a hole
+  is left out; the windows still see the known pixels around the hole, which
+  is what makes a seam at the hole border count.
+
+  Raises:
+    ValueError: no weights and an image side shorter than SSIM_WINDOW.
   """
-  return _weighted_mean(ssim_map(a, b)[..., None], weights)
+  values = ssim_map(a, b)
+  if weights is not None:
+    return _weighted_mean(values[..., None], weights)
+  height, width = values.shape[1:]
+  if min(height, width) < SSIM_WINDOW:
+    raise ValueError(
+        f"Images of {height}x{width} pixels have no pixel whose"
+        f" {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window fits inside; score images"
+        f" of at least {SSIM_WINDOW}x{SSIM_WINDOW}, or pass weights."
+    )
+  half = SSIM_WINDOW // 2
+  return jnp.mean(values[:, half : height - half, half : width - half], (1, 2))
+
+
+# The per-image metrics that evaluations report: name -> (function of
+# images in [-1, 1], whether it is scored on the hole alone).
+IMAGE_METRICS = {
+    "l1": (per_image_l1, False),
+    "l2": (per_image_l2, False),
+    "psnr": (per_image_psnr, False),
+    "ssim": (per_image_ssim, False),
+    "l1_hole": (per_image_l1, True),
+    "l2_hole": (per_image_l2, True),
+    "psnr_hole": (per_image_psnr, True),
+    "ssim_hole": (per_image_ssim, True),
+}
 
 
 def confusion_matrix(
@@ -247,3 +282,26 @@ def boundary_band(mask: jax.Array, width: int) -> jax.Array:
       1.0 - mask, -jnp.inf, jax.lax.max, window, (1, 1, 1, 1), "SAME"
   )
   return mask * near_known
+
+
+def class_boundary_band(
+    labels: jax.Array, mask: jax.Array, width: int
+) -> jax.Array:
+  """Hole pixels within `width` pixels of a boundary between true classes.
+
+  A pixel is near a boundary when its (2*width+1)-square window holds a
+  class other than its own, that is when the window's largest and smallest
+  class ids differ; outside the image holds no class. Labels are int
+  [B, H, W], the mask [B, H, W, 1] (1 = hole); returns the band [B, H, W, 1]
+  in the mask's dtype. Scoring a fill's error on this band measures how well
+  it draws the edges between regions, the thing labels are there to guide.
+  """
+  window = (1, 2 * width + 1, 2 * width + 1)
+  values = jnp.asarray(labels, jnp.float32)
+  largest = jax.lax.reduce_window(
+      values, -jnp.inf, jax.lax.max, window, (1, 1, 1), "SAME"
+  )
+  smallest = jax.lax.reduce_window(
+      values, jnp.inf, jax.lax.min, window, (1, 1, 1), "SAME"
+  )
+  return mask * (largest != smallest)[..., None].astype(mask.dtype)

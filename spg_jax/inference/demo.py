@@ -5,8 +5,9 @@ r"""A web demo: draw a hole, see the predicted labels, repaint them, re-render.
 
 Open the printed address. Upload an image (or click the example) and draw the
 hole with the white brush, or upload a hole mask; give the labels of the
-known region if you have them (otherwise it counts as class 0; see
-`spg_jax.inference.inpaint`). "Predict labels" shows SP-Net's completed label map;
+known region if you have them (otherwise the run's segmenter labels it, or,
+in a run without one, it counts as class 0; see `spg_jax.inference.inpaint`).
+"Predict labels" shows SP-Net's completed label map;
 paint inside the hole with the class colours and "Render" shows SG-Net's
 completion next to the input. The server listens on 127.0.0.1 only unless
 `--host` says otherwise, and refuses uploads over `--max_file_size` and images

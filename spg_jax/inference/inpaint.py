@@ -14,12 +14,14 @@ Command line (one image, or every image of a folder):
   python -m spg_jax.inference.inpaint --workdir=W --image_dir=IN/ --mask_dir=MASKS/ \
       --out_dir=OUT/
 
-SP-Net needs the labels of the known region. Give them with
-`--known_labels` (any segmentation of the image: ground truth, or a
-segmenter's output); without it every known pixel counts as class 0 ('void'
-in the Cityscapes categories). Class 0 itself is common in training; what
-SP-Net never saw is a known region that is all one class, so the predicted
-labels, and the fill, are poorer. `--labels` skips SP-Net: SG-Net renders the hole from the
+SP-Net needs the labels of the known region. A run trained with a segmenter
+(`config.schedule.seg.steps` > 0) labels them itself; `--known_labels` (any
+segmentation of the image: ground truth, or another segmenter's output)
+gives them instead, and wins. A run without a segmenter, given no labels,
+counts every known pixel as class 0 ('void' in the Cityscapes categories).
+Class 0 itself is common in training; what SP-Net never saw is a known
+region that is all one class, so the predicted labels, and the fill, are
+poorer. `--labels` skips SP-Net: SG-Net renders the hole from the
 given map, the way to get a different completion after editing the map that
 `--labels_out` wrote.
 
@@ -32,6 +34,7 @@ the trained resolution and scales only the filled hole back to full size.
 from collections.abc import Sequence
 import dataclasses
 import json
+import math
 import sys
 
 from absl import app
@@ -47,6 +50,7 @@ import tqdm
 from spg_jax.data import classes
 from spg_jax.data import labelling
 from spg_jax.inference import image_files
+from spg_jax.models import segmenter
 from spg_jax.models import spg
 from spg_jax.runtime import commands
 from spg_jax.training import checkpoints
@@ -78,7 +82,7 @@ def _to_uint8(images: jax.Array) -> np.ndarray:
 
 @dataclasses.dataclass
 class Inpainter:
-  """SP-Net and SG-Net of a trained run, ready for images of any size.
+  """A trained run's networks, ready for images of any size.
 
   Inputs are batches: images uint8 [B, H, W, 3], holes bool [B, H, W]
   (True = missing), label maps int [B, H, W] of class ids. Each distinct
@@ -93,6 +97,7 @@ class Inpainter:
   def __post_init__(self):
     self._predict = jax.jit(self._predict_fn)
     self._render = jax.jit(self._render_fn)
+    self._segment = jax.jit(self._segment_fn)
 
   @classmethod
   def from_workdir(cls, workdir: epath.PathLike) -> "Inpainter":
@@ -116,7 +121,11 @@ class Inpainter:
           f"{epath.Path(workdir) / checkpoints.CHECKPOINT_DIR} holds no"
           " checkpoint yet; train first or wait for the first save."
       )
-    params = {"sp": state.sp.params, "sg": state.sg.params}
+    params = {
+        name: params
+        for name, params in state.params.items()
+        if name in ("seg", "sp", "sg")
+    }
     return cls(config, networks, params, int(meta["step"]))
 
   @property
@@ -127,14 +136,23 @@ class Inpainter:
   def multiple(self) -> int:
     """The networks' sides must be multiples of this."""
     model = self.config.model
-    return 2 ** max(model.sp_generator.num_downsamplings,
-                    model.sg_generator.num_downsamplings)
+    multiple = 2 ** max(model.sp_generator.num_downsamplings,
+                        model.sg_generator.num_downsamplings)
+    if self.has_segmenter:
+      multiple = math.lcm(
+          multiple, segmenter.size_multiple(model.segmenter.output_stride)
+      )
+    return multiple
 
   def _predict_fn(self, params, image, known_labels, mask):
     _, probabilities = self.networks.predict_labels(
         params["sp"], image, self.networks.one_hot(known_labels), mask
     )
     return jnp.argmax(probabilities, axis=-1).astype(jnp.int32)
+
+  def _segment_fn(self, params, image, labels, mask):
+    del labels  # The segmenter reads no labels; `_run` passes them to all.
+    return self.networks.segment(params["seg"], image, mask).astype(jnp.int32)
 
   def _render_fn(self, params, image, labels, mask):
     generated, _ = self.networks.render(
@@ -176,6 +194,23 @@ class Inpainter:
     )
     return np.asarray(result)[:, :height, :width]
 
+  @property
+  def has_segmenter(self) -> bool:
+    return self.networks.seg is not None
+
+  def label_known_region(
+      self, images: np.ndarray, holes: np.ndarray
+  ) -> np.ndarray:
+    """The known region's labels [B, H, W] as SP-Net gets them without any:
+    the run's segmenter's, or class 0 everywhere in a run without one.
+    Inside the holes the values mean nothing; SP-Net never reads them."""
+    images, holes = np.asarray(images), np.asarray(holes, bool)
+    self._check(images, holes)
+    if not self.has_segmenter:
+      return np.zeros(holes.shape, np.int32)
+    return self._run(self._segment, images, holes,
+                     np.zeros(holes.shape, np.int32))
+
   def predict_labels(
       self,
       images: np.ndarray,
@@ -183,11 +218,12 @@ class Inpainter:
       known_labels: np.ndarray | None = None,
   ) -> np.ndarray:
     """Completes the label maps: `known_labels` outside the holes, SP-Net's
-    prediction inside. Without `known_labels`, the known region is class 0."""
+    prediction inside. Without `known_labels`, `label_known_region` gives
+    them."""
     images, holes = np.asarray(images), np.asarray(holes, bool)
     self._check(images, holes)
     if known_labels is None:
-      known_labels = np.zeros(holes.shape, np.int32)
+      known_labels = self.label_known_region(images, holes)
     known_labels = np.asarray(known_labels, np.int32)
     if not holes.any():
       return known_labels
@@ -233,18 +269,22 @@ def inpaint_file(
 ) -> tuple[np.ndarray, np.ndarray]:
   """Inpaints one image [H, W, 3]; returns (labels [H, W], image [H, W, 3]).
 
-  `labels`, if given, guides SG-Net instead of SP-Net's prediction. With
-  `fit='resize'` the networks run at the trained resolution and only the
-  hole of the full-size image takes their scaled-up result.
+  `labels`, if given, guides SG-Net instead of SP-Net's prediction;
+  `known_labels`, if given, are the known region's labels, else
+  `Inpainter.label_known_region` gives them. With `fit='resize'` the
+  networks run at the trained resolution and only the hole of the full-size
+  image takes their scaled-up result.
   """
   if fit not in FIT_MODES:
     raise ValueError(f"Unknown fit {fit!r}; choose one of {FIT_MODES}.")
-  if known_labels is None:
-    known_labels = np.zeros(hole.shape, np.int32)
+
+  def batch_of(labels_or_none):
+    return None if labels_or_none is None else labels_or_none[None]
+
   if fit == "pad" or not hole.any():
     if labels is None:
       labels = inpainter.predict_labels(
-          image[None], hole[None], known_labels[None]
+          image[None], hole[None], batch_of(known_labels)
       )[0]
     return labels, inpainter.render(image[None], hole[None], labels[None])[0]
   size = inpainter.config.data.image_size
@@ -252,10 +292,15 @@ def inpaint_file(
   small_hole = _resize(hole.astype(np.uint8) * 255, (size, size), False) > 0
   small_image = _resize(image, (size, size), False)
   if labels is None:
-    small_known = _resize(known_labels.astype(np.uint8), (size, size), True)
+    small_known = None
+    if known_labels is not None:
+      small_known = _resize(known_labels.astype(np.uint8), (size, size), True)
     small_labels = inpainter.predict_labels(
-        small_image[None], small_hole[None], small_known[None]
+        small_image[None], small_hole[None], batch_of(small_known)
     )[0]
+    if known_labels is None:
+      # The known region's labels, as labelled at the trained resolution.
+      known_labels = _resize(small_labels.astype(np.uint8), full, True)
     labels = np.where(
         hole, _resize(small_labels.astype(np.uint8), full, True), known_labels
     ).astype(np.int32)
@@ -342,8 +387,9 @@ def _define_flags() -> dict[str, flags.FlagHolder]:
       "mask": "Its hole: a PNG of the same size, non-zero (white) = hole.",
       "out": "Where to write the inpainted image (.png).",
       "known_labels": "Labels of the known region (index or palette-colour"
-                      " PNG). Without it the known region counts as class 0,"
-                      " which degrades SP-Net's prediction.",
+                      " PNG). Without it the run's segmenter labels it; a"
+                      " run without one counts it as class 0, which"
+                      " degrades SP-Net's prediction.",
       "labels": "A full label map (e.g. an edited --labels_out) that guides"
                 " SG-Net inside the hole instead of SP-Net's prediction.",
       "labels_out": "Also write the completed label map here (.png), plus a"

@@ -15,6 +15,10 @@ import ml_collections
 from spg_jax.models import layers
 
 UPSAMPLINGS = ("transpose", "resize")
+# What SG-Net renders from: 'labels', the paper's SG-Net, reads a complete
+# label map; 'none' reads only the corrupted image and the mask, the paper's
+# ablation of the same generator without segmentation guidance.
+GUIDANCES = ("labels", "none")
 
 
 class GlobalGenerator(nn.Module):
@@ -119,7 +123,7 @@ def _generator(network: "SPNet | SGNet", out_features: int) -> nn.Module:
   )
 
 
-def _hide_hole(x: jax.Array, mask: jax.Array) -> jax.Array:
+def hide_hole(x: jax.Array, mask: jax.Array) -> jax.Array:
   """Zeroes `x` inside the hole (mask 1), so the hole's content is unseen."""
   return x * (1.0 - mask)
 
@@ -141,7 +145,7 @@ class SPNet(nn.Module):
       self, image: jax.Array, known_labels: jax.Array, mask: jax.Array
   ) -> jax.Array:
     inputs = jnp.concatenate(
-        [_hide_hole(image, mask), _hide_hole(known_labels, mask), mask],
+        [hide_hole(image, mask), hide_hole(known_labels, mask), mask],
         axis=-1,
     )
     return _generator(self, self.num_classes)(inputs)
@@ -151,19 +155,33 @@ class SGNet(nn.Module):
   """Segmentation guidance: an image in [-1, 1] rendered from labels.
 
   Input: the corrupted image, a complete label map (one-hot or class
-  probabilities, known region and hole alike) and the mask.
+  probabilities, known region and hole alike) and the mask. With `guidance`
+  'none' the label map is not read at all: the same generator sees only the
+  corrupted image and the mask.
   """
 
   generator: ml_collections.ConfigDict
   dtype: jnp.dtype = jnp.float32
   remat: str = "none"
+  guidance: str = "labels"
 
   @nn.compact
   def __call__(
       self, image: jax.Array, labels: jax.Array, mask: jax.Array
   ) -> jax.Array:
-    inputs = jnp.concatenate([_hide_hole(image, mask), labels, mask], axis=-1)
+    check_guidance(self.guidance)
+    guide = [labels] if self.guidance == "labels" else []
+    inputs = jnp.concatenate([hide_hole(image, mask), *guide, mask], axis=-1)
     return jnp.tanh(_generator(self, image.shape[-1])(inputs))
+
+
+def check_guidance(guidance: str) -> None:
+  """Refuses a `config.model.guidance` that is not one of `GUIDANCES`."""
+  if guidance not in GUIDANCES:
+    raise ValueError(
+        f"Unknown config.model.guidance {guidance!r}; choose one of"
+        f" {GUIDANCES}."
+    )
 
 
 def composite_labels(

@@ -1,10 +1,12 @@
-"""SPG-Net as a whole: the four networks and the two-stage completion.
+"""SPG-Net as a whole: its networks and the two-stage completion.
 
-`Networks` builds SP-Net, SG-Net and a discriminator for each from a config.
-`complete` runs the method end to end: predict the hole's labels, composite
-them with the known labels, render the image from them, composite it with the
-known pixels. Pure functions of parameters and arrays, shared by training,
-evaluation and inference.
+`Networks` builds SP-Net, SG-Net and a discriminator for each from a config,
+and the segmenter that labels a corrupted image's known region when the run
+trains one. `known_label_map` gives SP-Net's known-region labels from the
+run's source (`config.known_labels`); `complete` runs the method end to end:
+predict the hole's labels, composite them with the known labels, render the
+image from them, composite it with the known pixels. Pure functions of
+parameters and arrays, shared by training, evaluation and inference.
 """
 
 import dataclasses
@@ -18,8 +20,47 @@ from spg_jax.data import classes
 from spg_jax.models import discriminators
 from spg_jax.models import generators
 from spg_jax.models import layers
+from spg_jax.models import segmenter
 
 Params = Any
+
+# Where SP-Net's known-region labels come from (`config.known_labels`):
+# 'ground_truth', the dataset's labels, or 'segmenter', the run's segmenter
+# labelling the corrupted image, as the paper does with DeepLabv3+.
+KNOWN_LABEL_SOURCES = ("ground_truth", "segmenter")
+# What `Networks.init` folds into its key for the segmenter's.
+_SEGMENTER_KEY = 1
+
+
+def has_segmenter(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run trains a segmenter: its 'seg' phase has steps.
+
+  Runs saved before the segmenter existed have no 'seg' phase.
+  """
+  phase = config.schedule.get("seg")
+  return phase is not None and phase.steps > 0
+
+
+def check_known_labels(config: ml_collections.ConfigDict) -> None:
+  """Refuses a known-label source the run cannot provide.
+
+  Raises:
+    ValueError: an unknown `config.known_labels`, or 'segmenter' in a run
+      without a segmenter phase.
+  """
+  source = config.get("known_labels", "ground_truth")
+  if source not in KNOWN_LABEL_SOURCES:
+    raise ValueError(
+        f"Unknown config.known_labels {source!r}; choose one of"
+        f" {KNOWN_LABEL_SOURCES}."
+    )
+  if source == "segmenter" and not has_segmenter(config):
+    raise ValueError(
+        "config.known_labels='segmenter' needs a segmenter, but"
+        " config.schedule.seg.steps is 0, so none is trained. Set"
+        " --config.schedule.seg.steps (and decay_steps) > 0, or"
+        " --config.known_labels=ground_truth."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +72,20 @@ class Networks:
   sp_disc: discriminators.MultiScaleDiscriminator
   sg_disc: discriminators.MultiScaleDiscriminator
   num_classes: int
+  # generators.GUIDANCES: whether SG-Net and its discriminator see labels.
+  guidance: str = "labels"
+  # The segmenter, None in a run without one.
+  seg: segmenter.Segmenter | None = None
+  known_labels: str = "ground_truth"
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "Networks":
     model = config.model
     num_classes = classes.get_class_table(config.data.classes).num_classes
+    # Runs saved before the ablation existed were guided by labels.
+    guidance = model.get("guidance", "labels")
+    generators.check_guidance(guidance)
+    check_known_labels(config)
     # Runs saved before mixed precision and remat existed ran float32, whole.
     shared = dict(
         dtype=layers.compute_dtype(config.get("dtype", "float32")),
@@ -43,7 +93,7 @@ class Networks:
     )
     return cls(
         sp=generators.SPNet(num_classes, model.sp_generator, **shared),
-        sg=generators.SGNet(model.sg_generator, **shared),
+        sg=generators.SGNet(model.sg_generator, guidance=guidance, **shared),
         sp_disc=discriminators.MultiScaleDiscriminator(
             **model.discriminator, **shared
         ),
@@ -51,6 +101,13 @@ class Networks:
             **model.discriminator, **shared
         ),
         num_classes=num_classes,
+        guidance=guidance,
+        seg=(
+            segmenter.Segmenter(num_classes, model.segmenter, **shared)
+            if has_segmenter(config)
+            else None
+        ),
+        known_labels=config.get("known_labels", "ground_truth"),
     )
 
   def one_hot(self, labels: jax.Array) -> jax.Array:
@@ -60,21 +117,65 @@ class Networks:
   def init(
       self, rng: jax.Array, image_size: int
   ) -> dict[str, Params]:
-    """Initialises the parameters of the four networks for square images."""
+    """Initialises the parameters of every network for square images."""
     image = jnp.zeros([1, image_size, image_size, 3])
     labels = jnp.zeros([1, image_size, image_size, self.num_classes])
     mask = jnp.zeros([1, image_size, image_size, 1])
     sp_rng, sg_rng, sp_disc_rng, sg_disc_rng = jax.random.split(rng, 4)
-    return {
+    # The segmenter's key is derived apart from the split, so that a run
+    # with a segmenter starts the other networks where a run without does.
+    seg = {}
+    if self.seg is not None:
+      seg["seg"] = self.seg.init(
+          jax.random.fold_in(rng, _SEGMENTER_KEY), image, mask
+      )
+    return seg | {
         "sp": self.sp.init(sp_rng, image, labels, mask),
         "sg": self.sg.init(sg_rng, image, labels, mask),
         "sp_disc": self.sp_disc.init(
             sp_disc_rng, sp_disc_input(image, mask, labels)
         ),
         "sg_disc": self.sg_disc.init(
-            sg_disc_rng, sg_disc_input(labels, mask, image)
+            sg_disc_rng, self.sg_disc_input(labels, mask, image)
         ),
     }
+
+  def segment(
+      self, seg_params: Params, image: jax.Array, mask: jax.Array
+  ) -> jax.Array:
+    """The segmenter's label ids [B, H, W] for a corrupted image.
+
+    Raises:
+      ValueError: the run has no segmenter.
+    """
+    if self.seg is None:
+      raise ValueError(
+          "This run has no segmenter (config.schedule.seg.steps is 0), so it"
+          " cannot label images: give the known region's labels instead."
+      )
+    return jnp.argmax(self.seg.apply(seg_params, image, mask), axis=-1)
+
+  def known_label_map(
+      self,
+      params: dict[str, Params],
+      image: jax.Array,
+      mask: jax.Array,
+      true_labels: jax.Array,
+  ) -> jax.Array:
+    """SP-Net's known-region labels, one-hot, from the run's source.
+
+    Args:
+      params: the networks' parameters (the segmenter's under 'seg').
+      image: [B, H, W, 3] in [-1, 1]; the hole's content is never read.
+      mask: [B, H, W, 1], 1 = hole.
+      true_labels: int [B, H, W] ground-truth label ids, used as they are
+        with `known_labels` 'ground_truth' and ignored with 'segmenter'.
+    """
+    if self.known_labels == "segmenter":
+      true_labels = jax.lax.stop_gradient(
+          self.segment(params["seg"], image, mask)
+      )
+    return self.one_hot(true_labels)
 
   def predict_labels(
       self,
@@ -131,16 +232,20 @@ class Networks:
     _, output = self.render(params["sg"], image, self.one_hot(labels), mask)
     return labels, output
 
+  def sg_disc_input(
+      self, labels: jax.Array, mask: jax.Array, image: jax.Array
+  ) -> jax.Array:
+    """SG-Net's discriminator judges an image given its label map and hole.
+
+    Without guidance it sees no labels either, so that nothing about the
+    labels reaches SG-Net through the adversarial loss.
+    """
+    guide = [labels] if self.guidance == "labels" else []
+    return jnp.concatenate([*guide, mask, image], axis=-1)
+
 
 def sp_disc_input(
     image: jax.Array, mask: jax.Array, labels: jax.Array
 ) -> jax.Array:
   """SP-Net's discriminator judges a label map given the corrupted image."""
   return jnp.concatenate([image * (1.0 - mask), mask, labels], axis=-1)
-
-
-def sg_disc_input(
-    labels: jax.Array, mask: jax.Array, image: jax.Array
-) -> jax.Array:
-  """SG-Net's discriminator judges an image given its label map and hole."""
-  return jnp.concatenate([labels, mask, image], axis=-1)

@@ -1,15 +1,15 @@
 """Orbax checkpoints of the whole training state, and automatic resume.
 
-A checkpoint holds the four networks' parameters and optimizer states, the
-step, and, as JSON beside them, the step, its phase and the run's config,
-which a resumed run's config is checked against
-(`spg_jax.training.resume_check`). Orbax writes each checkpoint in a
-temporary folder and renames it when complete, so a run
-killed mid-save leaves the previous checkpoint as the latest; saves are
-asynchronous, and `CheckpointManager.wait_until_finished` is called before
-the run ends.
+A checkpoint holds the networks' parameters and optimizer states, the step,
+and, as JSON beside them, the step, its phase and the run's config, which a
+resumed run's config is checked against (`spg_jax.training.resume_check`).
+Orbax writes each checkpoint in a temporary folder and renames it when
+complete, so a run killed mid-save leaves the previous checkpoint as the
+latest; saves are asynchronous, and `CheckpointManager.wait_until_finished`
+is called before the run ends.
 """
 
+import dataclasses
 import json
 from typing import Any
 
@@ -37,6 +37,22 @@ def make_manager(
   )
 
 
+def _saved_tree(state: Any) -> Any:
+  """What a checkpoint holds of `state`.
+
+  A state dataclass is saved as a dict of its fields that are not None, so
+  that an optional network (the segmenter) changes nothing in the
+  checkpoints of runs without it, those of older versions included.
+  """
+  if not dataclasses.is_dataclass(state):
+    return state
+  return {
+      field.name: getattr(state, field.name)
+      for field in dataclasses.fields(state)
+      if getattr(state, field.name) is not None
+  }
+
+
 def config_as_json(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """`config` as the JSON that checkpoints and config.json hold."""
   return json.loads(config.to_json_best_effort())
@@ -57,7 +73,8 @@ def save(
   manager.save(
       step,
       args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+          state=ocp.args.StandardSave(_saved_tree(state)),
+          meta=ocp.args.JsonSave(meta),
       ),
   )
 
@@ -93,7 +110,9 @@ def restore_latest(
   step = manager.latest_step()
   if step is None:
     return state, None
-  abstract_state = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  abstract_state = jax.tree.map(
+      ocp.utils.to_shape_dtype_struct, _saved_tree(state)
+  )
   restored = manager.restore(
       step,
       args=ocp.args.Composite(
@@ -101,4 +120,6 @@ def restore_latest(
           meta=ocp.args.JsonRestore(),
       ),
   )
+  if dataclasses.is_dataclass(state):
+    return state.replace(**restored.state), restored.meta
   return restored.state, restored.meta

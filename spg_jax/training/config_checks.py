@@ -8,8 +8,11 @@ the data checks of `data_source` (`loop.validate_config`).
 import ml_collections
 from jax.sharding import Mesh
 
+from spg_jax.models import generators
 from spg_jax.models import layers
+from spg_jax.models import segmenter
 from spg_jax.models import space_to_depth
+from spg_jax.models import spg
 from spg_jax.runtime import host_cpu
 from spg_jax.training import losses
 from spg_jax.training import schedules
@@ -37,7 +40,11 @@ def check_model_and_steps(
         f" {tuple(layers.REMAT_POLICIES)}."
     )
   schedules.check_schedule(config.schedule)
+  generators.check_guidance(config.model.guidance)
+  spg.check_known_labels(config)
   _check_batch_sizes(config, mesh)
+  if spg.has_segmenter(config):
+    _check_segmenter(config)
   for name in ("sp_generator", "sg_generator"):
     factor = 2 ** config.model[name].num_downsamplings
     if config.data.image_size % factor:
@@ -51,6 +58,23 @@ def check_model_and_steps(
           f"config.model.{name}.output_conv_form={form!r} must be one of"
           f" {space_to_depth.CONV_FORMS}."
       )
+
+
+def _check_segmenter(config: ml_collections.ConfigDict) -> None:
+  """The segmenter's output stride is one it has, and fits the image size."""
+  output_stride = config.model.segmenter.output_stride
+  if output_stride not in segmenter.STAGE_DILATIONS:
+    raise ValueError(
+        f"config.model.segmenter.output_stride={output_stride} must be one of"
+        f" {tuple(segmenter.STAGE_DILATIONS)}."
+    )
+  factor = segmenter.size_multiple(output_stride)
+  if config.data.image_size % factor:
+    raise ValueError(
+        f"config.data.image_size={config.data.image_size} must be a multiple"
+        f" of {factor}, which the segmenter needs at"
+        f" config.model.segmenter.output_stride={output_stride}."
+    )
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict, mesh: Mesh) -> None:

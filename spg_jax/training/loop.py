@@ -6,6 +6,7 @@ are in `spg_jax.training.steps`.
 """
 
 from collections.abc import Callable
+import functools
 
 from absl import logging
 from clu import metric_writers
@@ -115,7 +116,7 @@ def train_and_evaluate(
       config.prefetch_batches,
   )
   sample_batch = _sample_batch(config, source, mesh)
-  complete = jax.jit(networks.complete)
+  complete = jax.jit(functools.partial(_complete_samples, networks))
   eval_step = evaluate.make_eval_step(networks)
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=num_steps,
@@ -139,7 +140,7 @@ def train_and_evaluate(
       window = []
     if _is_due(done, config.sample_every_steps, num_steps):
       _write_samples(
-          config, networks, complete, state, sample_batch,
+          config, complete, state, sample_batch,
           source.class_table, done, workdir, writer,
       )
     if _is_due(done, config.checkpoint_every_steps, num_steps):
@@ -168,9 +169,20 @@ def _sample_batch(
   return sharding.shard_batch(batch, mesh)
 
 
+def _complete_samples(
+    networks: spg.Networks,
+    params: dict[str, spg.Params],
+    batch: dict[str, jax.Array],
+) -> tuple[jax.Array, jax.Array]:
+  """Completes a batch, its known labels from the run's source."""
+  known = networks.known_label_map(
+      params, batch["image"], batch["mask"], batch["label"]
+  )
+  return networks.complete(params, batch["image"], known, batch["mask"])
+
+
 def _write_samples(
     config: ml_collections.ConfigDict,
-    networks: spg.Networks,
     complete: Callable[..., tuple[jax.Array, jax.Array]],
     state: steps.SPGState,
     batch: dict[str, jax.Array],
@@ -180,12 +192,7 @@ def _write_samples(
     writer: metric_writers.MetricWriter,
 ) -> None:
   """Completes the sample batch and writes its first `num_samples` rows."""
-  labels, output = complete(
-      state.params,
-      batch["image"],
-      networks.one_hot(batch["label"]),
-      batch["mask"],
-  )
+  labels, output = complete(state.params, batch)
   labels, output, batch = jax.device_get((labels, output, batch))
   shown = slice(0, config.num_samples)
   grid = samples.make_grid(

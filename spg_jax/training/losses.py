@@ -136,6 +136,32 @@ def masked_mean(
   )
 
 
+def region_cross_entropy(
+    logits: jax.Array,
+    labels: jax.Array,
+    region: jax.Array,
+    excluded_class: int | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+  """Mean cross-entropy of the label logits over a region's pixels.
+
+  Args:
+    logits: [B, H, W, C].
+    labels: int [B, H, W] true class ids.
+    region: [B, H, W, 1], 1 where pixels count: the hole for SP-Net, the
+      known region for the segmenter.
+    excluded_class: a class id whose pixels count neither in the sum nor in
+      the pixel count (see `excluded_cross_entropy_class`), or None.
+    axis_name: the batch's mesh axis inside a per-device step (see
+      `masked_mean`), None outside one.
+  """
+  per_pixel = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  weights = region[..., 0]
+  if excluded_class is not None:
+    weights = weights * (labels != excluded_class).astype(weights.dtype)
+  return masked_mean(per_pixel, weights, axis_name)
+
+
 def hole_cross_entropy(
     logits: jax.Array,
     labels: jax.Array,
@@ -143,28 +169,35 @@ def hole_cross_entropy(
     excluded_class: int | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
-  """Mean cross-entropy of the label logits over the hole's pixels.
+  """SP-Net's cross-entropy: `region_cross_entropy` over the hole (mask 1)."""
+  return region_cross_entropy(
+      logits, labels, mask, excluded_class, axis_name
+  )
 
-  Args:
-    logits: [B, H, W, C].
-    labels: int [B, H, W] true class ids.
-    mask: [B, H, W, 1], 1 = hole.
-    excluded_class: a class id whose pixels count neither in the sum nor in
-      the pixel count (see `excluded_cross_entropy_class`), or None.
-    axis_name: the batch's mesh axis inside a per-device step (see
-      `masked_mean`), None outside one.
+
+def segmenter_loss(
+    logits: jax.Array,
+    labels: jax.Array,
+    mask: jax.Array,
+    excluded_class: int | None = None,
+    axis_name: str | None = None,
+) -> tuple[jax.Array, Metrics]:
+  """The segmenter's loss: cross-entropy over the known region only.
+
+  It labels corrupted images, so the hole (mask 1), whose pixels it never
+  sees, is left out: it is SP-Net's to predict. `excluded_class` and
+  `axis_name` are `region_cross_entropy`'s.
   """
-  per_pixel = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  weights = mask[..., 0]
-  if excluded_class is not None:
-    weights = weights * (labels != excluded_class).astype(weights.dtype)
-  return masked_mean(per_pixel, weights, axis_name)
+  loss = region_cross_entropy(
+      logits, labels, 1.0 - mask, excluded_class, axis_name
+  )
+  return loss, {"loss": loss, "cross_entropy_known": loss}
 
 
 def excluded_cross_entropy_class(
     loss_config: ml_collections.ConfigDict, class_table: str
 ) -> int | None:
-  """The class SP-Net's hole cross-entropy leaves out, or None.
+  """The class the label cross-entropies leave out, or None.
 
   With `loss_config.cross_entropy_on_void` False, hole pixels whose true
   class is the void class of the class table named `class_table`
@@ -180,7 +213,7 @@ def excluded_cross_entropy_class(
   if void_id is None:
     raise ValueError(
         "config.loss.cross_entropy_on_void=False leaves the void class out of"
-        f" SP-Net's cross-entropy, but the class table {class_table!r}"
+        f" SP-Net's and the segmenter's cross-entropy, but the class table {class_table!r}"
         " (config.data.classes) has no void class. Set"
         " --config.loss.cross_entropy_on_void=True, or use a class table"
         " that names its void class."

@@ -1,10 +1,13 @@
 """The phases of training and each network's learning rate over them.
 
-Training runs three phases in order, each a ConfigDict under
-`config.schedule`: 'sp' trains SP-Net and its discriminator, 'sg' SG-Net and
-its discriminator, 'joint' all four. Each phase has its own `steps`, its own
-peak `learning_rate` and its own `decay_steps`: the rate is constant, then
-falls linearly to 0 over the phase's last `decay_steps` steps (pix2pixHD's
+Training runs four phases in order, each a ConfigDict under
+`config.schedule`: 'seg' trains the segmenter that labels the known region
+(first, so that SP-Net can learn from its labels; a phase of 0 steps means
+the run has no segmenter), 'sp' trains SP-Net and its discriminator, 'sg'
+SG-Net and its discriminator, 'joint' SP-Net, SG-Net and their
+discriminators. Each phase has its own `steps`, its own peak
+`learning_rate` and its own `decay_steps`: the rate is constant, then falls
+linearly to 0 over the phase's last `decay_steps` steps (pix2pixHD's
 schedule, which the paper trains each network with). A network's Adam
 follows the schedules of the phases that update it, one after the other,
 driven by the network's own update count: SP-Net and its discriminator run
@@ -16,10 +19,11 @@ peak rate, whatever its rate at the end of its own phase.
 import ml_collections
 import optax
 
-PHASES = ("sp", "sg", "joint")
+PHASES = ("seg", "sp", "sg", "joint")
 
 # The phases that update each network, in the order they run.
 NETWORK_PHASES = {
+    "seg": ("seg",),
     "sp": ("sp", "joint"),
     "sp_disc": ("sp", "joint"),
     "sg": ("sg", "joint"),

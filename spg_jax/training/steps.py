@@ -1,9 +1,13 @@
 """SPG-Net's training state and data-parallel train steps (no TensorFlow).
 
-Training runs in three phases (`spg_jax.training.schedules`):
-'sp' trains SP-Net and its discriminator alone; 'sg' trains SG-Net and its
-discriminator alone on ground-truth labels; 'joint' trains all four, SG-Net
-rendering from SP-Net's completed labels so that its loss also reaches SP-Net.
+Training runs in four phases (`spg_jax.training.schedules`): 'seg' trains
+the segmenter, if the run has one, to label the known region of corrupted
+images; 'sp' trains SP-Net and its discriminator alone; 'sg' trains SG-Net and
+its discriminator alone on ground-truth labels; 'joint' trains SP-Net, SG-Net
+and their discriminators, SG-Net rendering from SP-Net's completed labels so
+that its loss also reaches SP-Net. SP-Net's known-region labels come from
+the run's source (`config.known_labels`): the ground truth, or the trained
+segmenter.
 
 Each step is written for one device's share of the batch, with gradients and
 metrics averaged over the mesh axis 'batch' by `lax.pmean` (the pmap
@@ -44,15 +48,20 @@ class SPGState:
   sg: train_state.TrainState
   sp_disc: train_state.TrainState
   sg_disc: train_state.TrainState
+  # The segmenter's, None in a run without one.
+  seg: train_state.TrainState | None = None
 
   @property
   def params(self) -> dict[str, Any]:
-    return {
+    params = {
         "sp": self.sp.params,
         "sg": self.sg.params,
         "sp_disc": self.sp_disc.params,
         "sg_disc": self.sg_disc.params,
     }
+    if self.seg is not None:
+      params["seg"] = self.seg.params
+    return params
 
 
 def create_train_state(
@@ -61,10 +70,7 @@ def create_train_state(
   """Initialises the parameters and an Adam optimizer for each network."""
   params = networks.init(rng, config.data.image_size)
   apply_fns = {
-      "sp": networks.sp.apply,
-      "sg": networks.sg.apply,
-      "sp_disc": networks.sp_disc.apply,
-      "sg_disc": networks.sg_disc.apply,
+      name: getattr(networks, name).apply for name in params
   }
   # Steps as int32 arrays, not flax's Python 0: a weakly typed step would
   # trace the train step differently from one restored from a checkpoint,
@@ -80,6 +86,7 @@ def create_train_state(
       for name, schedule in schedules.learning_rate_schedules(
           config.schedule
       ).items()
+      if name in params
   }
   return SPGState(step=jnp.zeros([], jnp.int32), **states)
 
@@ -95,7 +102,23 @@ class _StepBuilder:
     )
     self.schedules = schedules.learning_rate_schedules(config.schedule)
 
-  def _sp_generator_loss(self, sp_params, disc_params, batch):
+  def _known_and_real_labels(self, state, batch):
+    """SP-Net's one-hot known labels, and the real map its discriminator sees.
+
+    The real map is the true labels in the hole and the known labels
+    outside, so that real and predicted maps differ only in the hole, as
+    the known labels are SP-Net's input, not its output.
+    """
+    networks = self.networks
+    known = networks.known_label_map(
+        state.params, batch["image"], batch["mask"], batch["label"]
+    )
+    real = generators.composite_labels(
+        networks.one_hot(batch["label"]), known, batch["mask"]
+    )
+    return known, real
+
+  def _sp_generator_loss(self, sp_params, disc_params, batch, known, real):
     """SP-Net's loss; returns it, metrics and the completed label map.
 
     The discriminator sees the predicted map as a straight-through one-hot,
@@ -103,7 +126,6 @@ class _StepBuilder:
     `generators.straight_through_one_hot`).
     """
     networks = self.networks
-    known = networks.one_hot(batch["label"])
     logits, probabilities = networks.predict_labels(
         sp_params, batch["image"], known, batch["mask"]
     )
@@ -116,7 +138,7 @@ class _StepBuilder:
         disc_params, spg.sp_disc_input(batch["image"], batch["mask"], completed)
     )
     real = networks.sp_disc.apply(
-        disc_params, spg.sp_disc_input(batch["image"], batch["mask"], known)
+        disc_params, spg.sp_disc_input(batch["image"], batch["mask"], real)
     )
     loss, metrics = losses.sp_generator_loss(
         logits,
@@ -137,11 +159,11 @@ class _StepBuilder:
         sg_params, batch["image"], labels, batch["mask"]
     )
     fake = networks.sg_disc.apply(
-        disc_params, spg.sg_disc_input(labels, batch["mask"], output)
+        disc_params, networks.sg_disc_input(labels, batch["mask"], output)
     )
     real = networks.sg_disc.apply(
         disc_params,
-        spg.sg_disc_input(
+        networks.sg_disc_input(
             networks.one_hot(batch["label"]), batch["mask"], batch["image"]
         ),
     )
@@ -177,12 +199,11 @@ class _StepBuilder:
     state, learning_rate = self._update(name, state, grads)
     return state, {**metrics, "learning_rate": learning_rate}
 
-  def _train_sp(self, state, batch, sp_metrics, completed):
-    known = self.networks.one_hot(batch["label"])
+  def _train_sp(self, state, batch, sp_metrics, completed, real):
     sp_disc, disc_metrics = self._discriminator_step(
         "sp_disc",
         state.sp_disc,
-        spg.sp_disc_input(batch["image"], batch["mask"], known),
+        spg.sp_disc_input(batch["image"], batch["mask"], real),
         spg.sp_disc_input(batch["image"], batch["mask"], completed),
     )
     return sp_disc, _prefixed("sp", sp_metrics) | _prefixed(
@@ -193,22 +214,49 @@ class _StepBuilder:
     sg_disc, disc_metrics = self._discriminator_step(
         "sg_disc",
         state.sg_disc,
-        spg.sg_disc_input(
+        self.networks.sg_disc_input(
             self.networks.one_hot(batch["label"]), batch["mask"], batch["image"]
         ),
-        spg.sg_disc_input(labels, batch["mask"], output),
+        self.networks.sg_disc_input(labels, batch["mask"], output),
     )
     return sg_disc, _prefixed("sg", sg_metrics) | _prefixed(
         "sg_disc", disc_metrics
     )
 
+  def seg_step(
+      self, state: SPGState, batch: Batch
+  ) -> tuple[SPGState, Metrics]:
+    """Phase 'seg': the segmenter, on the known region of corrupted images."""
+
+    def loss_fn(seg_params):
+      logits = self.networks.seg.apply(
+          seg_params, batch["image"], batch["mask"]
+      )
+      return losses.segmenter_loss(
+          logits,
+          batch["label"],
+          batch["mask"],
+          excluded_class=self.excluded_class,
+          axis_name=sharding.BATCH_AXIS,
+      )
+
+    metrics, grads = _averaged_gradients(loss_fn, state.seg.params)
+    seg, metrics["learning_rate"] = self._update("seg", state.seg, grads)
+    return state.replace(seg=seg), _prefixed("seg", metrics)
+
   def sp_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
     """Phase 'sp': SP-Net and its discriminator."""
+    known, real = self._known_and_real_labels(state, batch)
     (metrics, completed), grads = _averaged_gradients(
-        self._sp_generator_loss, state.sp.params, state.sp_disc.params, batch
+        self._sp_generator_loss,
+        state.sp.params,
+        state.sp_disc.params,
+        batch,
+        known,
+        real,
     )
     sp, metrics["learning_rate"] = self._update("sp", state.sp, grads)
-    sp_disc, metrics = self._train_sp(state, batch, metrics, completed)
+    sp_disc, metrics = self._train_sp(state, batch, metrics, completed, real)
     return state.replace(sp=sp, sp_disc=sp_disc), metrics
 
   def sg_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
@@ -229,10 +277,11 @@ class _StepBuilder:
       self, state: SPGState, batch: Batch
   ) -> tuple[SPGState, Metrics]:
     """Phase 'joint': SG-Net renders SP-Net's labels; all four update."""
+    known, real = self._known_and_real_labels(state, batch)
 
     def loss_fn(generator_params):
       sp_loss, (sp_metrics, completed) = self._sp_generator_loss(
-          generator_params["sp"], state.sp_disc.params, batch
+          generator_params["sp"], state.sp_disc.params, batch, known, real
       )
       sg_loss, (sg_metrics, output) = self._sg_generator_loss(
           generator_params["sg"], state.sg_disc.params, batch, completed
@@ -245,7 +294,9 @@ class _StepBuilder:
     sp_metrics, sg_metrics, completed, output = aux
     sp, sp_metrics["learning_rate"] = self._update("sp", state.sp, grads["sp"])
     sg, sg_metrics["learning_rate"] = self._update("sg", state.sg, grads["sg"])
-    sp_disc, sp_metrics = self._train_sp(state, batch, sp_metrics, completed)
+    sp_disc, sp_metrics = self._train_sp(
+        state, batch, sp_metrics, completed, real
+    )
     sg_disc, sg_metrics = self._train_sg(
         state, batch, jax.lax.stop_gradient(completed), sg_metrics, output
     )
@@ -287,6 +338,7 @@ def make_train_steps(
   """Compiles one data-parallel step per phase over `mesh`, state donated."""
   builder = _StepBuilder(config, networks)
   per_device_steps = {
+      "seg": builder.seg_step,
       "sp": builder.sp_step,
       "sg": builder.sg_step,
       "joint": builder.joint_step,
@@ -309,5 +361,7 @@ def make_train_steps(
     )
 
   return {
-      phase: data_parallel(per_device_steps[phase]) for phase in schedules.PHASES
+      phase: data_parallel(per_device_steps[phase])
+      for phase in schedules.PHASES
+      if phase != "seg" or networks.seg is not None
   }
