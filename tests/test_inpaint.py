@@ -59,6 +59,31 @@ def test_the_hole_content_is_never_read(inpainter, height, width):
   np.testing.assert_array_equal(first[1][hole], second[1][hole])
 
 
+def test_without_labels_the_segmenter_labels_the_known_region(inpainter):
+  """Given no known labels, the run's segmenter labels the known region
+  from the corrupted image (its hole's content unseen) and SP-Net reads
+  those; labels given by the user win."""
+  assert inpainter.has_segmenter
+  height, width = 30, 45  # padded to the networks' multiple, cropped back
+  image, hole, known = _inputs(height, width)
+  segmented = inpainter.label_known_region(image, hole)
+  noise = np.random.default_rng(6).integers(0, 256, image.shape, np.uint8)
+  np.testing.assert_array_equal(
+      segmented,
+      inpainter.label_known_region(np.where(hole[..., None], noise, image), hole),
+  )
+  assert segmented.shape == hole.shape
+  # Untrained, yet not one class: a constant map would hide a mix-up.
+  assert len(np.unique(segmented[~hole])) > 1
+  labels, output = inpainter.complete(image, hole)
+  np.testing.assert_array_equal(labels[~hole], segmented[~hole])
+  expected_labels, expected_output = inpainter.complete(image, hole, segmented)
+  np.testing.assert_array_equal(labels, expected_labels)
+  np.testing.assert_array_equal(output, expected_output)
+  given, _ = inpainter.complete(image, hole, known)
+  np.testing.assert_array_equal(given[~hole], known[~hole])
+
+
 def test_too_small_and_fully_masked_images_are_refused(inpainter):
   image, hole, _ = _inputs(1, 1)
   with pytest.raises(image_files.InputError, match="1x1 pixels; this model"):
