@@ -261,6 +261,17 @@ def set_paper_schedule(
   )
 
 
+def with_segmenter(
+    config: ml_collections.ConfigDict, steps: int = 2
+) -> ml_collections.ConfigDict:
+  """Gives `config` a segmenter phase of `steps` steps, SP-Net reading its
+  labels; returns `config`. For the tiny variant, which has none."""
+  config.schedule.seg.steps = steps
+  config.schedule.seg.decay_steps = max(1, steps // 2)
+  config.known_labels = "segmenter"
+  return config
+
+
 def apply_variant(
     config: ml_collections.ConfigDict, variant: str | None
 ) -> None:
@@ -299,6 +310,10 @@ def _shrink_to_tiny(config: ml_collections.ConfigDict) -> None:
   for phase in config.schedule.values():
     phase.steps = 2
     phase.decay_steps = 1
+  # No segmenter, so that a smoke run compiles three steps, not four; the
+  # tests that cover the segmenter turn it back on (with_segmenter).
+  config.schedule.seg.steps = 0
+  config.known_labels = "ground_truth"
   config.batch_size = 4
   config.eval.batch_size = 4
   config.log_every_steps = 2

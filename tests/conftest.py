@@ -87,13 +87,14 @@ def tiny_workdir(tmp_path_factory):
   any weights, and save the minute that compiling the training steps takes.
   """
   import jax  # pylint: disable=g-import-not-at-top
+  from configs import default  # pylint: disable=g-import-not-at-top
   from configs import synthetic  # pylint: disable=g-import-not-at-top
   from spg_jax.runtime import atomic_files  # pylint: disable=g-import-not-at-top
   from spg_jax.training import checkpoints  # pylint: disable=g-import-not-at-top
   from spg_jax.training import steps  # pylint: disable=g-import-not-at-top
   from spg_jax.models import spg  # pylint: disable=g-import-not-at-top
 
-  config = synthetic.get_config("tiny")
+  config = default.with_segmenter(synthetic.get_config("tiny"))
   config.data.name = "synthetic_scenes/s32"
   workdir = tmp_path_factory.mktemp("tiny_run")
   atomic_files.write_text(workdir / "config.json", config.to_json_best_effort())
@@ -136,13 +137,14 @@ def trained_run(scenes_data_dir, tmp_path_factory):
   that need a checkpoint written by a data-parallel run read its workdir.
   """
   import jax  # pylint: disable=g-import-not-at-top
+  from configs import default  # pylint: disable=g-import-not-at-top
   from configs import synthetic  # pylint: disable=g-import-not-at-top
   from spg_jax.evaluation import evaluate  # pylint: disable=g-import-not-at-top
   from spg_jax.models import spg  # pylint: disable=g-import-not-at-top
   from spg_jax.training import loop  # pylint: disable=g-import-not-at-top
   from spg_jax.training import steps  # pylint: disable=g-import-not-at-top
 
-  config = synthetic.get_config("tiny")
+  config = default.with_segmenter(synthetic.get_config("tiny"))
   config.data.name = "synthetic_scenes/s32"
   config.data.data_dir = str(scenes_data_dir)
   # JAX's compilation cache is one per process; see test_train._run_config.

@@ -8,6 +8,7 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 
+from configs import default
 from configs import synthetic
 from spg_jax.data import classes
 from spg_jax.models import spg
@@ -32,7 +33,7 @@ def _tiny_config():
   """The tiny config at _SIZE, its void class left out of SP-Net's
   cross-entropy, so that hole pixel counts differ between devices even more
   and the steps' tests cover the exclusion."""
-  config = synthetic.get_config("tiny")
+  config = default.with_segmenter(synthetic.get_config("tiny"))
   config.data.image_size = _SIZE
   config.batch_size = _GLOBAL_BATCH
   config.loss.cross_entropy_on_void = False
