@@ -67,6 +67,9 @@ def _final_params(workdir):
   config = json.loads((workdir / "config.json").read_text())
   assert config["data"]["name"] == "synthetic_scenes/s32"
   cfg = _run_config(config["data"]["data_dir"])
+  # The schedule and label source of the run, which may have a segmenter.
+  cfg.known_labels = config["known_labels"]
+  cfg.schedule.seg.steps = config["schedule"]["seg"]["steps"]
   networks = spg.Networks.from_config(cfg)
   template = steps.create_train_state(cfg, networks, jax.random.key(1))
   manager = checkpoints.make_manager(workdir, cfg)
