@@ -84,13 +84,13 @@ def test_feature_matching_sends_no_gradient_to_real_features():
   np.testing.assert_array_equal(grad, 0.0)
 
 
-def test_hole_cross_entropy_counts_only_hole_pixels():
+def test_cross_entropy_counts_only_the_regions_pixels():
   # Two pixels; the first (in the hole) has uniform logits over 4 classes.
   logits = jnp.array([[[[0.0, 0.0, 0.0, 0.0], [10.0, -10.0, 0.0, 0.0]]]])
   labels = jnp.array([[[2, 1]]])
   mask = jnp.array([[[[1.0], [0.0]]]])
   np.testing.assert_allclose(
-      losses.hole_cross_entropy(logits, labels, mask), np.log(4.0), rtol=1e-6
+      losses.region_cross_entropy(logits, labels, mask), np.log(4.0), rtol=1e-6
   )
 
 
@@ -190,7 +190,7 @@ def test_cross_entropy_on_void_false_leaves_void_hole_pixels_out(monkeypatch):
   ]]])
   labels = jnp.array([[[0, 2, 0, 1]]])
   mask = jnp.array([[[[1.0], [1.0], [1.0], [0.0]]]])
-  with_void = losses.hole_cross_entropy(logits, labels, mask)
+  with_void = losses.region_cross_entropy(logits, labels, mask)
   np.testing.assert_allclose(
       with_void, (np.log(10.0) + 2 * log_2) / 3, rtol=1e-6
   )
@@ -199,7 +199,7 @@ def test_cross_entropy_on_void_false_leaves_void_hole_pixels_out(monkeypatch):
   monkeypatch.setitem(classes.CLASS_TABLES, table, _void_table())
   excluded = losses.excluded_cross_entropy_class(config, table)
   assert excluded == 0
-  without_void = losses.hole_cross_entropy(logits, labels, mask, excluded)
+  without_void = losses.region_cross_entropy(logits, labels, mask, excluded)
   np.testing.assert_allclose(without_void, log_2, rtol=1e-6)
   assert losses.excluded_cross_entropy_class(_loss_config(), table) is None
 

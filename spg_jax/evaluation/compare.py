@@ -70,15 +70,10 @@ HOLE_SEED = 0
 EDIT_EXAMPLE = 0
 
 
-def _to_float(images: jax.Array) -> jax.Array:
-  """uint8 images -> float32 in [-1, 1], the metrics' convention."""
-  return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
-
-
 @functools.partial(jax.jit, static_argnames="boundary_width")
 def _image_scores(outputs, images, holes, labels, boundary_width):
   """Per-image metrics [B] of uint8 fills; NaN where a region is empty."""
-  output, image = _to_float(outputs), _to_float(images)
+  output, image = inpaint.to_float(outputs), inpaint.to_float(images)
   mask = holes[..., None].astype(jnp.float32)
   has_hole = metrics.has_weight(mask)
   scores = {}
@@ -146,7 +141,7 @@ def load_test_images(
   one_batch = copy.deepcopy(config)
   one_batch.eval.batch_size = num_images
   batch = next(input_pipeline.create_eval_iterator(one_batch, source))
-  images = np.round((batch["image"] + 1.0) * 127.5).astype(np.uint8)
+  images = inpaint.to_uint8(batch["image"])
   return images, batch["label"].astype(np.int32)
 
 

@@ -71,11 +71,14 @@ def load_config(workdir: epath.PathLike) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def _to_float(images: np.ndarray) -> np.ndarray:
+def to_float(images: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+  """uint8 images -> float32 in [-1, 1], the networks' and metrics' range;
+  NumPy or JAX arrays alike (also under jit)."""
   return images.astype(np.float32) / 127.5 - 1.0
 
 
-def _to_uint8(images: jax.Array) -> np.ndarray:
+def to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
+  """Images in [-1, 1] -> uint8, clipped and rounded."""
   images = np.asarray(images)
   return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
@@ -188,7 +191,7 @@ class Inpainter:
     pad = [(0, 0), (0, -height % self.multiple), (0, -width % self.multiple)]
     result = fn(
         self.params,
-        np.pad(_to_float(images), pad + [(0, 0)], mode="reflect"),
+        np.pad(to_float(images), pad + [(0, 0)], mode="reflect"),
         np.pad(labels, pad, mode="reflect"),
         np.pad(holes, pad, mode="reflect").astype(np.float32)[..., None],
     )
@@ -240,7 +243,7 @@ class Inpainter:
       return images.copy()
     generated = self._run(self._render, images, holes,
                           np.asarray(labels, np.int32))
-    return np.where(holes[..., None], _to_uint8(generated), images)
+    return np.where(holes[..., None], to_uint8(generated), images)
 
   def complete(
       self,

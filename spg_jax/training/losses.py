@@ -162,19 +162,6 @@ def region_cross_entropy(
   return masked_mean(per_pixel, weights, axis_name)
 
 
-def hole_cross_entropy(
-    logits: jax.Array,
-    labels: jax.Array,
-    mask: jax.Array,
-    excluded_class: int | None = None,
-    axis_name: str | None = None,
-) -> jax.Array:
-  """SP-Net's cross-entropy: `region_cross_entropy` over the hole (mask 1)."""
-  return region_cross_entropy(
-      logits, labels, mask, excluded_class, axis_name
-  )
-
-
 def segmenter_loss(
     logits: jax.Array,
     labels: jax.Array,
@@ -276,10 +263,11 @@ def sp_generator_loss(
 ) -> tuple[jax.Array, Metrics]:
   """SP-Net's loss: hole cross-entropy, GAN, discriminator feature matching.
 
-  `excluded_class` and `axis_name` are `hole_cross_entropy`'s.
+  The cross-entropy is `region_cross_entropy` over the hole (mask 1);
+  `excluded_class` and `axis_name` are its.
   """
   terms = {
-      "cross_entropy_hole": hole_cross_entropy(
+      "cross_entropy_hole": region_cross_entropy(
           logits, labels, mask, excluded_class, axis_name
       ),
       **_adversarial_terms(fake, real, loss_config.gan),
