@@ -115,6 +115,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # is SPG-Net; 'none' is the paper's ablation, the same generator and
   # losses with no label input (its discriminator sees no labels either).
   config.model.guidance = "labels"
+  # Where SG-Net reads the labels (spg_jax.models.generators
+  # .LABEL_INJECTIONS): 'input', the paper's, with the image at the
+  # generator's input; 'decoder' (ours) also at every decoder stage.
+  config.model.label_injection = "input"
   # Where SP-Net's known-region labels come from in training, evaluation
   # and inference (spg_jax.models.spg.KNOWN_LABEL_SOURCES): 'segmenter', as
   # the paper labels the corrupted image with DeepLabv3+, or
@@ -137,6 +141,12 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.loss.cross_entropy_on_void = True
   config.loss.vgg_weight = 0.0
   config.loss.lpips_weight = 0.0
+  # Ours (the paper's joint phase has only the first term): in the joint
+  # phase SG-Net also renders the true labels, and this weight times that
+  # render's SG-Net loss joins the loss of its render of SP-Net's labels.
+  # Trained only on SP-Net's imperfect labels against the true image,
+  # SG-Net learns to lean on the context instead of the labels.
+  config.loss.joint_true_labels_weight = 0.0
 
   # Each network's Adam; its learning rate comes from config.schedule.
   config.optimizer = ml_collections.ConfigDict()

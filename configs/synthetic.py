@@ -26,6 +26,11 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
     generator.num_downsamplings = 3
     generator.num_blocks = 3
   config.model.discriminator.base_features = 16
+  # Ours, not the paper's: SG-Net also reads the labels at every decoder
+  # stage. At this budget it raises the edit response from 39% to 44% of
+  # the hole and the true labels' label fidelity from 68% to 89% of the
+  # ceiling (RESULTS.md, "Labels that steer").
+  config.model.label_injection = "decoder"
   # DeepLabv3+ with ASPP and decoder kept, shrunk so that a float32 train
   # step at batch 8 costs about a third of SP-Net's on a 2-core CPU. Output
   # stride 8 leaves an 8x8 map at 64x64, and its ASPP rates are the paper's

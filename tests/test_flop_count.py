@@ -122,7 +122,7 @@ def test_loops_are_refused_rather_than_miscounted():
 
 def test_train_step_count_is_xlas_less_elementwise_work():
   """On the synthetic config's data-parallel joint step, over 4 devices:
-  the convolutions are all but about 1% of what XLA counts before
+  the convolutions are all but about 2% of what XLA counts before
   optimisation (lowered, not compiled: only shapes are needed). Without
   rematerialisation, whose recomputed norms XLA would count again."""
   config = synthetic.get_config()
@@ -133,7 +133,11 @@ def test_train_step_count_is_xlas_less_elementwise_work():
   step = steps.make_train_steps(config, networks, mesh)["joint"]
   counted = flop_count.count_flops(step, state, batch)
   xla_per_device = step.lower(state, batch).cost_analysis()["flops"]
-  assert 0.98 * mesh.size * xla_per_device < counted < mesh.size * xla_per_device
+  # Seen: 0.9807 of XLA's count with SG-Net's labels at its input only,
+  # 0.9798 with them at every decoder stage too (their average pooling is
+  # work XLA counts and the convention leaves out).
+  xla = mesh.size * xla_per_device
+  assert 0.975 * xla < counted < xla
 
 
 def _joint_step_flops(config, mesh, state, batch):

@@ -173,6 +173,33 @@ def test_a_data_parallel_runs_checkpoint_loads_onto_one_device(trained_run):
   assert np.mean(output[hole] != image[hole]) > 0.5
 
 
+@pytest.mark.xdist_group("trained_run")
+@pytest.mark.filterwarnings("ignore:Sharding info not provided when restoring")
+def test_an_earlier_step_loads_its_own_weights_and_a_missing_one_is_named(
+    trained_run):
+  """`step` loads that checkpoint, not the latest; a step never saved is
+  refused with the steps that were."""
+  saved_steps = sorted(int(p.name) for p in
+                       (trained_run.workdir / "checkpoints").iterdir()
+                       if p.name.isdigit())
+  assert len(saved_steps) >= 2, saved_steps
+  earlier = saved_steps[0]
+  latest = inpaint.Inpainter.from_workdir(trained_run.workdir)
+  inpainter = inpaint.Inpainter.from_workdir(trained_run.workdir, earlier)
+  assert inpainter.step == earlier
+  saved = ocp.PyTreeCheckpointer().restore(
+      trained_run.workdir / "checkpoints" / str(earlier) / "state")
+  for leaf, saved_leaf in zip(jax.tree.leaves(inpainter.params["sg"]),
+                              jax.tree.leaves(saved["sg"]["params"])):
+    np.testing.assert_array_equal(leaf, saved_leaf)
+  assert any(np.any(a != b) for a, b in zip(
+      jax.tree.leaves(inpainter.params["sg"]),
+      jax.tree.leaves(latest.params["sg"])))
+  with pytest.raises(image_files.InputError,
+                     match=f"No checkpoint of step 7 .*{saved_steps}"):
+    inpaint.Inpainter.from_workdir(trained_run.workdir, 7)
+
+
 def _cli(*args):
   return subprocess.run(
       [sys.executable, "-m", "spg_jax.inference.inpaint", *args],

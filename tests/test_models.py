@@ -236,3 +236,36 @@ def test_unknown_guidance_is_refused_with_the_choices():
   config.model.guidance = "edges"
   with pytest.raises(ValueError, match="guidance 'edges'.*'labels', 'none'"):
     spg.Networks.from_config(config)
+
+
+@pytest.mark.parametrize("label_injection", generators.LABEL_INJECTIONS)
+def test_labels_reach_the_decoder_only_when_injected_there(label_injection):
+  """With the input convolution's label weights zeroed, SG-Net's output
+  depends on the labels only through the decoder's side input: exactly not
+  at all with 'input', and with 'decoder' in every example."""
+  image, _, one_hot, mask = _inputs()
+  net = generators.SGNet(_generator_config(),
+                         label_injection=label_injection)
+  params = flax.core.unfreeze(net.init(jax.random.key(0), image, one_hot,
+                                       mask))
+  first_conv = params["params"]["GlobalGenerator_0"]["ReflectConv_0"]
+  kernel = first_conv["Conv_0"]["kernel"]
+  first_conv["Conv_0"]["kernel"] = kernel.at[:, :, 3:3 + _CLASSES].set(0.0)
+
+  gradient = np.asarray(jax.grad(
+      lambda labels: jnp.sum(net.apply(params, image, labels, mask) ** 2)
+  )(one_hot))
+  per_example = np.abs(gradient).reshape(len(gradient), -1).max(axis=1)
+  if label_injection == "input":
+    np.testing.assert_array_equal(per_example, 0.0)
+  else:
+    assert np.all(per_example > 0)
+
+
+def test_unknown_label_injection_is_refused_with_the_choices():
+  config = synthetic.get_config("tiny")
+  config.model.label_injection = "everywhere"
+  networks = spg.Networks.from_config(config)
+  params = networks.init
+  with pytest.raises(ValueError, match="'everywhere'.*'input', 'decoder'"):
+    params(jax.random.key(0), _SIZE)

@@ -76,7 +76,8 @@ def _one_step(config, phase, devices, batch=None):
 @functools.cache
 def _tiny_step_on_one_device(phase):
   """`_one_step` of `_tiny_config()` on one device, compiled once per phase
-  for all the tests that read it."""
+  for all the tests that read it (in one process: the tests that read the
+  joint step share an xdist group, "tiny_joint_step")."""
   return _one_step(_tiny_config(), phase, jax.devices()[:1])
 
 
@@ -209,6 +210,7 @@ def test_a_step_never_reads_the_true_labels_its_network_must_not_see(
   jax.tree.map(np.testing.assert_array_equal, metrics, metrics_other)
 
 
+@pytest.mark.xdist_group("tiny_joint_step")
 def test_joint_step_sends_sg_nets_loss_into_sp_net_straight_through():
   """In the joint phase SG-Net renders the one-hot argmax of SP-Net's
   labels, and its loss reaches SP-Net as if it had rendered the
@@ -247,6 +249,25 @@ def test_joint_step_sends_sg_nets_loss_into_sp_net_straight_through():
   # Seen: a third of the sp-phase gradient's norm, within 2e-6 of expected.
   assert np.linalg.norm(from_sg) > 0.1 * np.linalg.norm(_flat(sp_only))
   assert _relative_error(from_sg, _flat(expected)) < 1e-4
+
+
+@pytest.mark.xdist_group("tiny_joint_step")
+def test_joint_true_labels_weight_adds_sg_phases_gradient_to_sg_net():
+  """With loss.joint_true_labels_weight w, SG-Net's joint gradient is the
+  paper's joint gradient plus w times its sg-phase gradient (the same
+  state and batch, rendering the true labels); the loss of that render is
+  logged, equal to the sg step's."""
+  config = _tiny_config()
+  config.loss.joint_true_labels_weight = 0.5
+  state, metrics = _one_step(config, "joint", jax.devices()[:1])
+  with_true = _flat(_gradients(state, config)["sg"])
+  paper = _flat(_gradients(_tiny_step_on_one_device("joint")[0], config)["sg"])
+  sg_state, sg_metrics = _tiny_step_on_one_device("sg")
+  sg_phase = _flat(_gradients(sg_state, config)["sg"])
+  assert np.linalg.norm(with_true - paper) > 0.1 * np.linalg.norm(paper)
+  assert _relative_error(with_true - paper, 0.5 * sg_phase) < 1e-4
+  np.testing.assert_allclose(metrics["sg/loss_true_labels"],
+                             sg_metrics["sg/loss"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("phase", ["sp", "sg"])
@@ -298,22 +319,23 @@ def test_bfloat16_step_agrees_with_float32(phase):
   assert max(errors) > 1e-3
 
 
-_FOLD_BOTH = {
+_FOLD_SP_UNFOLD_SG = {
     "model.sp_generator.output_conv_form": "space_to_depth",
-    "model.sg_generator.output_conv_form": "space_to_depth",
+    "model.sg_generator.output_conv_form": "direct",
 }
 
 
+@pytest.mark.xdist_group("tiny_joint_step")
 @pytest.mark.parametrize(
     "overrides, params_atol, metrics_rtol",
     [
-        ({"model.remat": "conv_outputs"}, 1e-6, 0.0),
+        ({"model.remat": "none"}, 1e-6, 0.0),
         ({"model.remat": "full"}, 1e-6, 0.0),
         # The same convolutions summed in another order round differently.
         # Adam's first update is +-lr whatever a gradient's size, so one at
         # rounding-noise size may turn over: parameters agree within 2 lr,
         # and the metrics, which the networks' outputs decide, closely.
-        (_FOLD_BOTH, 4e-4, 1e-4),
+        (_FOLD_SP_UNFOLD_SG, 4e-4, 1e-4),
     ],
 )
 def test_speed_options_change_memory_and_time_not_results(
@@ -321,17 +343,16 @@ def test_speed_options_change_memory_and_time_not_results(
 ):
   """Rematerialisation recomputes the same values and space-to-depth output
   convolutions compute the same function from the same parameters, so one
-  step from the same state ends in the same place as the plain step's."""
+  step from the same state ends in the same place whichever is chosen. The
+  reference is the tiny config's own joint step (remat 'conv_outputs',
+  SG-Net's output convolution folded, SP-Net's not)."""
   config = _tiny_config()
-  config.update_from_flattened_dict({
-      "model.remat": "none",
-      "model.sp_generator.output_conv_form": "direct",
-      "model.sg_generator.output_conv_form": "direct",
-  })
-  devices = jax.devices()[:1]
-  state, metrics = _one_step(config, "joint", devices)
+  assert config.model.remat == "conv_outputs"
+  assert config.model.sg_generator.output_conv_form == "space_to_depth"
+  assert config.model.sp_generator.output_conv_form == "direct"
+  state, metrics = _tiny_step_on_one_device("joint")
   config.update_from_flattened_dict(overrides)
-  state_fast, metrics_fast = _one_step(config, "joint", devices)
+  state_fast, metrics_fast = _one_step(config, "joint", jax.devices()[:1])
   jax.tree.map(
       lambda a, b: np.testing.assert_allclose(a, b, atol=params_atol),
       state.params,

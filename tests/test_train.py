@@ -56,9 +56,8 @@ def _run_config(data_dir):
   config = synthetic.get_config("tiny")
   config.data.name = "synthetic_scenes/s32"
   config.data.data_dir = str(data_dir)
-  # JAX's compilation cache is one per process: in-process runs would share
-  # the first one's, so each test compiles its own (test_compilation_cache
-  # tests the cache, in processes of its own).
+  # The session's compilation cache (conftest), not one in the workdir
+  # (test_compilation_cache tests that, in processes of its own).
   config.compilation_cache_dir = ""
   return config
 
@@ -267,6 +266,20 @@ def test_network_shapes_cannot_change_on_resume_even_when_allowed(
       " 'cityscapes_train_ids' now"
   ) in message
   assert "can never change on resume" in message
+
+
+def test_a_key_added_since_the_checkpoint_compares_as_its_old_value():
+  """A checkpoint saved before a network option existed resumes under the
+  option's default, the value it was trained with, and under no other."""
+  saved = {"seed": 0, "model": {"base_features": 4}}
+  now = {"seed": 0, "model": {"base_features": 4,
+                              "label_injection": "input",
+                              "guidance": "labels"}}
+  assert resume_check.changes(saved, now) == []
+  now["model"]["label_injection"] = "decoder"
+  assert [str(change) for change in resume_check.changes(saved, now)] == [
+      "model.label_injection: 'input' in the checkpoint, 'decoder' now"
+  ]
 
 
 def test_a_checkpoint_without_a_config_is_checked_against_config_json(

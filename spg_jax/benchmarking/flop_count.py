@@ -17,7 +17,7 @@ before any backend has seen it, and is the same on every device:
 * the body of a `shard_map` counts once per device of its manual axes, so
   the total is the whole mesh's;
 * elementwise work, normalisation and reductions are not counted: they are
-  about 1% of XLA's count for the train step and run on no matmul unit, and
+  about 2% of XLA's count for the train step and run on no matmul unit, and
   PyTorch's `torch.utils.flop_counter`, which the twin benchmark uses, leaves
   them out too.
 """

@@ -3,7 +3,8 @@ r"""Compares SPG-Net, its ablations and classical baselines on fixed holes.
   python -m spg_jax.evaluation.compare --workdir=W --num_images=100 --out=DIR \
       [--methods=spg,spg_gt_known,sg_gt,sg_noseg,patchmatch,telea,...] \
       [--compare_workdir=sg_noseg=W2] [--holes_dir=DIR/holes] \
-      [--hole_seed=0] [--boundary_width=3] [--edit_classes=3] [--data_dir=D]
+      [--hole_seed=0] [--boundary_width=3] [--edit_classes=3] [--data_dir=D] \
+      [--step=S]
 
 (`spg-evaluate` is the same command.) It reads the first `--num_images`
 examples of the run's test split (`config.data.eval_split`) at the run's
@@ -377,6 +378,10 @@ def _define_flags(
           "workdir", None, "The training run to evaluate (config.json,"
           " checkpoints/), one whose SG-Net is guided by labels.",
           flag_values=flag_values),
+      "step": flags.DEFINE_integer(
+          "step", None, "The saved step of --workdir to evaluate (for"
+          " example the end of a phase); default the latest.",
+          lower_bound=0, flag_values=flag_values),
       "out": flags.DEFINE_string(
           "out", None, "The folder for results.json, results.md,"
           " results.png, grid.png, edits.png and per_image.csv.",
@@ -506,7 +511,11 @@ def main(argv: Sequence[str], holders: commands.FlagHolders) -> None:
   out = epath.Path(values["out"])
   holes_dir = epath.Path(values["holes_dir"] or out / "holes")
   holes = _load_holes(config, holes_dir, values)
-  inpainter = inpaint.Inpainter.from_workdir(values["workdir"])
+  try:
+    inpainter = inpaint.Inpainter.from_workdir(values["workdir"],
+                                               values["step"])
+  except ValueError as error:
+    raise app.UsageError(f"--step: {error}") from None
   compare_runs = {
       name: inpaint.Inpainter.from_workdir(workdir)
       for name, workdir in compare_workdirs.items() if name in names

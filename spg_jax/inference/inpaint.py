@@ -103,8 +103,19 @@ class Inpainter:
     self._segment = jax.jit(self._segment_fn)
 
   @classmethod
-  def from_workdir(cls, workdir: epath.PathLike) -> "Inpainter":
-    """Loads the saved config and the latest checkpoint of a training run."""
+  def from_workdir(
+      cls, workdir: epath.PathLike, step: int | None = None
+  ) -> "Inpainter":
+    """Loads the saved config and a checkpoint of a training run.
+
+    Args:
+      workdir: the training run's directory.
+      step: the saved step to load; None loads the latest.
+
+    Raises:
+      image_files.InputError: the run has no checkpoint yet, or none of
+        `step`.
+    """
     config = load_config(workdir)
     networks = spg.Networks.from_config(config)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -118,7 +129,10 @@ class Inpainter:
         ),
     )
     manager = checkpoints.make_manager(workdir, config)
-    state, meta = checkpoints.restore_latest(manager, abstract_state)
+    try:
+      state, meta = checkpoints.restore_latest(manager, abstract_state, step)
+    except ValueError as error:
+      raise image_files.InputError(str(error)) from None
     if meta is None:
       raise image_files.InputError(
           f"{epath.Path(workdir) / checkpoints.CHECKPOINT_DIR} holds no"

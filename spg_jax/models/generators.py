@@ -19,6 +19,12 @@ UPSAMPLINGS = ("transpose", "resize")
 # label map; 'none' reads only the corrupted image and the mask, the paper's
 # ablation of the same generator without segmentation guidance.
 GUIDANCES = ("labels", "none")
+# Where SG-Net reads its labels: 'input', the paper's, only with the image
+# at the generator's input; 'decoder' (ours) also at every decoder stage and
+# at the last convolution, averaged down to each stage's resolution, so
+# that the labels reach the layers that draw the hole without passing
+# through the whole encoder.
+LABEL_INJECTIONS = ("input", "decoder")
 
 
 class GlobalGenerator(nn.Module):
@@ -29,6 +35,9 @@ class GlobalGenerator(nn.Module):
   and a 7x7 convolution to `out_features`. The input's height and width must
   be multiples of 2**num_downsamplings. The layers compute in `dtype`; the
   output is float32, so that softmax, tanh and the losses are.
+  A `side_input` map, if given, is concatenated to the input of every
+  decoder stage and of the last convolution, averaged over blocks down to
+  that stage's resolution.
   `output_conv_form` (one of `space_to_depth.CONV_FORMS`) is how the last
   7x7 convolution, to the few output channels, is computed; the parameters
   are the same either way.
@@ -45,7 +54,9 @@ class GlobalGenerator(nn.Module):
   output_conv_form: str = "direct"
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, side_input: jax.Array | None = None
+  ) -> jax.Array:
     factor = 2**self.num_downsamplings
     if x.shape[1] % factor or x.shape[2] % factor:
       raise ValueError(
@@ -80,8 +91,9 @@ class GlobalGenerator(nn.Module):
       )(x)
     for index in range(self.num_downsamplings):
       features //= 2
-      x = self._upsample(x, features, index)
+      x = self._upsample(_with_side_input(x, side_input), features, index)
       x = nn.relu(norm()(x))
+    x = _with_side_input(x, side_input)
     output = layers.ReflectConv(
         self.out_features, 7, dtype=self.dtype, form=self.output_conv_form
     )(x)
@@ -107,6 +119,16 @@ class GlobalGenerator(nn.Module):
     return layers.ReflectConv(
         features, 3, use_bias=layers.conv_bias(self.norm), dtype=self.dtype
     )(x)
+
+
+def _with_side_input(x: jax.Array, side_input: jax.Array | None) -> jax.Array:
+  """`x` with `side_input` averaged down to its size appended, if any."""
+  if side_input is None:
+    return x
+  factor = side_input.shape[1] // x.shape[1]
+  if factor > 1:
+    side_input = nn.avg_pool(side_input, (factor, factor), (factor, factor))
+  return jnp.concatenate([x, side_input.astype(x.dtype)], axis=-1)
 
 
 def _generator(network: "SPNet | SGNet", out_features: int) -> nn.Module:
@@ -157,22 +179,28 @@ class SGNet(nn.Module):
   Input: the corrupted image, a complete label map (one-hot or class
   probabilities, known region and hole alike) and the mask. With `guidance`
   'none' the label map is not read at all: the same generator sees only the
-  corrupted image and the mask.
+  corrupted image and the mask. `label_injection` (one of
+  `LABEL_INJECTIONS`) says where the generator reads the labels.
   """
 
   generator: ml_collections.ConfigDict
   dtype: jnp.dtype = jnp.float32
   remat: str = "none"
   guidance: str = "labels"
+  label_injection: str = "input"
 
   @nn.compact
   def __call__(
       self, image: jax.Array, labels: jax.Array, mask: jax.Array
   ) -> jax.Array:
     check_guidance(self.guidance)
-    guide = [labels] if self.guidance == "labels" else []
+    check_label_injection(self.label_injection)
+    guided = self.guidance == "labels"
+    guide = [labels] if guided else []
     inputs = jnp.concatenate([hide_hole(image, mask), *guide, mask], axis=-1)
-    return jnp.tanh(_generator(self, image.shape[-1])(inputs))
+    at_decoder = guided and self.label_injection == "decoder"
+    side_input = labels if at_decoder else None
+    return jnp.tanh(_generator(self, image.shape[-1])(inputs, side_input))
 
 
 def check_guidance(guidance: str) -> None:
@@ -181,6 +209,15 @@ def check_guidance(guidance: str) -> None:
     raise ValueError(
         f"Unknown config.model.guidance {guidance!r}; choose one of"
         f" {GUIDANCES}."
+    )
+
+
+def check_label_injection(label_injection: str) -> None:
+  """Refuses a `config.model.label_injection` not in `LABEL_INJECTIONS`."""
+  if label_injection not in LABEL_INJECTIONS:
+    raise ValueError(
+        f"Unknown config.model.label_injection {label_injection!r}; choose"
+        f" one of {LABEL_INJECTIONS}."
     )
 
 

@@ -93,7 +93,13 @@ class Networks:
     )
     return cls(
         sp=generators.SPNet(num_classes, model.sp_generator, **shared),
-        sg=generators.SGNet(model.sg_generator, guidance=guidance, **shared),
+        sg=generators.SGNet(
+            model.sg_generator,
+            guidance=guidance,
+            # Runs saved before it existed read labels at the input only.
+            label_injection=model.get("label_injection", "input"),
+            **shared,
+        ),
         sp_disc=discriminators.MultiScaleDiscriminator(
             **model.discriminator, **shared
         ),

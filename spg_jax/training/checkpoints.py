@@ -98,18 +98,33 @@ def latest_meta(
 
 
 def restore_latest(
-    manager: ocp.CheckpointManager, state: Any
+    manager: ocp.CheckpointManager, state: Any, step: int | None = None
 ) -> tuple[Any, dict[str, Any] | None]:
   """Restores the latest checkpoint into `state`'s structure and shardings.
+
+  Args:
+    manager: the run's checkpoint manager.
+    state: the structure, dtypes and shardings to restore into.
+    step: a saved step to restore instead of the latest, for looking back
+      at a run (for example the end of a phase).
 
   Returns:
     The restored state and the checkpoint's metadata (as `latest_meta`
     returns it), or `state` unchanged and None if there is no checkpoint
     yet.
+
+  Raises:
+    ValueError: `step` is given and not among the saved steps.
   """
-  step = manager.latest_step()
   if step is None:
-    return state, None
+    step = manager.latest_step()
+    if step is None:
+      return state, None
+  elif step not in manager.all_steps():
+    raise ValueError(
+        f"No checkpoint of step {step} in {manager.directory}; the saved"
+        f" steps are {sorted(manager.all_steps())}."
+    )
   abstract_state = jax.tree.map(
       ocp.utils.to_shape_dtype_struct, _saved_tree(state)
   )

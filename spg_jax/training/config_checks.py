@@ -41,6 +41,7 @@ def check_model_and_steps(
     )
   schedules.check_schedule(config.schedule)
   generators.check_guidance(config.model.guidance)
+  generators.check_label_injection(config.model.label_injection)
   spg.check_known_labels(config)
   _check_batch_sizes(config, mesh)
   if spg.has_segmenter(config):

@@ -58,6 +58,17 @@ ALWAYS_ALLOWED = (
 # the number of label channels.
 NEVER_ALLOWED = ("model", "data.classes")
 
+# Keys added after runs were saved with the value those runs computed with
+# (the value spg_jax.models.spg.Networks reads for a config without the
+# key): a checkpoint lacking one compares as if it held that value, so
+# that a run saved before the key existed resumes under today's default.
+VALUES_BEFORE_THE_KEY_EXISTED = {
+    "known_labels": "ground_truth",
+    "loss.joint_true_labels_weight": 0.0,
+    "model.guidance": "labels",
+    "model.label_injection": "input",
+}
+
 # Marks a key that one of the two configs lacks.
 _ABSENT = "(absent)"
 
@@ -90,8 +101,13 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def changes(saved: dict[str, Any], now: dict[str, Any]) -> list[Change]:
-  """The keys whose values differ between two configs (as JSON), sorted."""
-  saved_flat, now_flat = _flatten(saved), _flatten(now)
+  """The keys whose values differ between two configs (as JSON), sorted.
+
+  A key of `VALUES_BEFORE_THE_KEY_EXISTED` that a config lacks takes its
+  value there.
+  """
+  saved_flat, now_flat = (VALUES_BEFORE_THE_KEY_EXISTED | _flatten(config)
+                          for config in (saved, now))
   return [
       Change(key, saved_flat.get(key, _ABSENT), now_flat.get(key, _ABSENT))
       for key in sorted(saved_flat.keys() | now_flat.keys())

@@ -286,6 +286,16 @@ class _StepBuilder:
       sg_loss, (sg_metrics, output) = self._sg_generator_loss(
           generator_params["sg"], state.sg_disc.params, batch, completed
       )
+      true_labels_weight = self.loss_config.joint_true_labels_weight
+      if true_labels_weight:
+        true_labels_loss, _ = self._sg_generator_loss(
+            generator_params["sg"],
+            state.sg_disc.params,
+            batch,
+            self.networks.one_hot(batch["label"]),
+        )
+        sg_metrics["loss_true_labels"] = true_labels_loss
+        sg_loss += true_labels_weight * true_labels_loss
       return sp_loss + sg_loss, (sp_metrics, sg_metrics, completed, output)
 
     aux, grads = _averaged_gradients(
