@@ -1,12 +1,16 @@
-"""Test setup: 4 virtual CPU devices, so data-parallel code runs for real.
+"""Test setup: 4 virtual CPU devices, so data-parallel code runs for real,
+and one persistent compilation cache for the whole session.
 
-XLA reads the flag when JAX initialises its backend, so it is set here before
-any test imports jax.
+XLA reads the flag when JAX initialises its backend, and JAX its cache
+directory when it first compiles, so both are set here before any test
+imports jax.
 """
 
 import dataclasses
 import os
 import pathlib
+import shutil
+import tempfile
 from typing import Any
 
 os.environ["XLA_FLAGS"] = (
@@ -14,7 +18,28 @@ os.environ["XLA_FLAGS"] = (
 )
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Compiling dominates the suite on a 2-core machine, and many tests build the
+# same programs: the end-to-end runs' train steps, the inference functions
+# of one workdir, a run resumed after an interruption. The pytest process
+# makes one cache directory; its xdist workers and every subprocess a test
+# starts inherit it, so each program compiles once per session, whichever
+# test needs it first (a cached program computes exactly what a fresh
+# compile would). test_compilation_cache runs without it.
+_SESSION_CACHE_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
+_OWN_SESSION_CACHE = _SESSION_CACHE_VARIABLE not in os.environ
+if _OWN_SESSION_CACHE:
+  os.environ[_SESSION_CACHE_VARIABLE] = tempfile.mkdtemp(
+      prefix="spg_jax_tests_xla_cache_"
+  )
+
 import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+
+def pytest_sessionfinish(session):
+  """The process that made the session's cache removes it at the end."""
+  del session
+  if _OWN_SESSION_CACHE:
+    shutil.rmtree(os.environ[_SESSION_CACHE_VARIABLE], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +172,7 @@ def trained_run(scenes_data_dir, tmp_path_factory):
   config = default.with_segmenter(synthetic.get_config("tiny"))
   config.data.name = "synthetic_scenes/s32"
   config.data.data_dir = str(scenes_data_dir)
-  # JAX's compilation cache is one per process; see test_train._run_config.
+  # The session's compilation cache (see above), not one in the workdir.
   config.compilation_cache_dir = ""
   # 10 times the default rate: 20 steps then train every network visibly.
   for phase, phase_steps in (("seg", 6), ("sp", 6), ("sg", 6), ("joint", 2)):
