@@ -1,0 +1,1 @@
+"""Published pretrained networks: reading their PyTorch files without torch."""
