@@ -266,6 +266,5 @@ def test_unknown_label_injection_is_refused_with_the_choices():
   config = synthetic.get_config("tiny")
   config.model.label_injection = "everywhere"
   networks = spg.Networks.from_config(config)
-  params = networks.init
   with pytest.raises(ValueError, match="'everywhere'.*'input', 'decoder'"):
-    params(jax.random.key(0), _SIZE)
+    networks.init(jax.random.key(0), _SIZE)

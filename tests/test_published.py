@@ -151,7 +151,7 @@ def test_the_lpips_fixture_is_the_published_wheels_member():
   )
 
 
-def test_the_command_reports_each_file_and_fails_on_any(tmp_path):
+def test_the_command_refuses_an_unknown_name_naming_the_choices(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "spg_jax.pretrained.published",
        "--names=alexnet,vgg", f"--cache_dir={tmp_path}"],

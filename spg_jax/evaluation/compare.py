@@ -515,7 +515,7 @@ def main(argv: Sequence[str], holders: commands.FlagHolders) -> None:
     inpainter = inpaint.Inpainter.from_workdir(values["workdir"],
                                                values["step"])
   except ValueError as error:
-    raise app.UsageError(f"--step: {error}") from None
+    raise app.UsageError(str(error)) from None
   compare_runs = {
       name: inpaint.Inpainter.from_workdir(workdir)
       for name, workdir in compare_workdirs.items() if name in names

@@ -31,6 +31,25 @@ KNOWN_LABEL_SOURCES = ("ground_truth", "segmenter")
 # What `Networks.init` folds into its key for the segmenter's.
 _SEGMENTER_KEY = 1
 
+# Config keys of the networks added after runs were saved, with the value
+# those runs computed with: a saved config without one is read as holding
+# it (here, and by the resume check).
+VALUES_BEFORE_THE_KEY_EXISTED = {
+    "known_labels": "ground_truth",
+    "model.guidance": "labels",
+    "model.label_injection": "input",
+}
+
+
+def saved_value(config: ml_collections.ConfigDict, key: str) -> Any:
+  """`config`'s value at the dotted `key` of VALUES_BEFORE_THE_KEY_EXISTED,
+  or, for a config saved before the key existed, the value it ran with."""
+  *parents, leaf = key.split(".")
+  node = config
+  for parent in parents:
+    node = node[parent]
+  return node.get(leaf, VALUES_BEFORE_THE_KEY_EXISTED[key])
+
 
 def has_segmenter(config: ml_collections.ConfigDict) -> bool:
   """Whether the run trains a segmenter: its 'seg' phase has steps.
@@ -48,7 +67,7 @@ def check_known_labels(config: ml_collections.ConfigDict) -> None:
     ValueError: an unknown `config.known_labels`, or 'segmenter' in a run
       without a segmenter phase.
   """
-  source = config.get("known_labels", "ground_truth")
+  source = saved_value(config, "known_labels")
   if source not in KNOWN_LABEL_SOURCES:
     raise ValueError(
         f"Unknown config.known_labels {source!r}; choose one of"
@@ -82,8 +101,7 @@ class Networks:
   def from_config(cls, config: ml_collections.ConfigDict) -> "Networks":
     model = config.model
     num_classes = classes.get_class_table(config.data.classes).num_classes
-    # Runs saved before the ablation existed were guided by labels.
-    guidance = model.get("guidance", "labels")
+    guidance = saved_value(config, "model.guidance")
     generators.check_guidance(guidance)
     check_known_labels(config)
     # Runs saved before mixed precision and remat existed ran float32, whole.
@@ -96,8 +114,7 @@ class Networks:
         sg=generators.SGNet(
             model.sg_generator,
             guidance=guidance,
-            # Runs saved before it existed read labels at the input only.
-            label_injection=model.get("label_injection", "input"),
+            label_injection=saved_value(config, "model.label_injection"),
             **shared,
         ),
         sp_disc=discriminators.MultiScaleDiscriminator(
@@ -113,7 +130,7 @@ class Networks:
             if has_segmenter(config)
             else None
         ),
-        known_labels=config.get("known_labels", "ground_truth"),
+        known_labels=saved_value(config, "known_labels"),
     )
 
   def one_hot(self, labels: jax.Array) -> jax.Array:

@@ -21,7 +21,6 @@ import hashlib
 import io
 import os
 import sys
-import urllib.error
 import urllib.request
 import zipfile
 
@@ -117,7 +116,7 @@ def _download(published: PublishedFile, target: epath.Path) -> bytes:
     with urllib.request.urlopen(published.url,
                                 timeout=_TIMEOUT_SECONDS) as response:
       return response.read()
-  except (urllib.error.URLError, OSError) as error:
+  except OSError as error:  # urllib.error.URLError among them
     raise WeightsUnavailableError(
         f"Could not download {published.what} from {published.url}"
         f" ({error}). On a machine without internet, download that address"

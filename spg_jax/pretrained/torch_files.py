@@ -192,12 +192,10 @@ def _materialise(tree: Any, path: str, where: str = "") -> Any:
   if isinstance(tree, _PendingTensor):
     return tree.materialise(f"{path}: tensor {where or '(the whole file)'}")
   if isinstance(tree, Mapping):
-    materialised = {
+    return {
         key: _materialise(value, path, f"{where}.{key}" if where else str(key))
         for key, value in tree.items()
     }
-    return type(tree)(materialised) if isinstance(
-        tree, collections.OrderedDict) else materialised
   if isinstance(tree, (list, tuple)):
     return type(tree)(
         _materialise(value, path, f"{where}[{index}]")
@@ -256,9 +254,9 @@ def _read_legacy(file: BinaryIO, path: str) -> Any:
   def header_pickle(what: str) -> Any:
     try:
       return _Unpickler(file, path, "little").load()
+    except TorchFileError:
+      raise
     except (pickle.UnpicklingError, EOFError, ValueError) as error:
-      if isinstance(error, TorchFileError):
-        raise
       raise TorchFileError(
           f"{path} is not a PyTorch file (its {what} does not read:"
           f" {error})."

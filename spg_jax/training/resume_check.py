@@ -29,6 +29,7 @@ from etils import epath
 import ml_collections
 import orbax.checkpoint as ocp
 
+from spg_jax.models import spg
 from spg_jax.training import checkpoints
 
 # Keys that change no result of a run, only when or how it reports, saves
@@ -59,14 +60,12 @@ ALWAYS_ALLOWED = (
 NEVER_ALLOWED = ("model", "data.classes")
 
 # Keys added after runs were saved with the value those runs computed with
-# (the value spg_jax.models.spg.Networks reads for a config without the
-# key): a checkpoint lacking one compares as if it held that value, so
-# that a run saved before the key existed resumes under today's default.
+# (the networks' from spg_jax.models.spg): a checkpoint lacking one compares
+# as if it held that value, so that a run saved before the key existed
+# resumes under today's default.
 VALUES_BEFORE_THE_KEY_EXISTED = {
-    "known_labels": "ground_truth",
+    **spg.VALUES_BEFORE_THE_KEY_EXISTED,
     "loss.joint_true_labels_weight": 0.0,
-    "model.guidance": "labels",
-    "model.label_injection": "input",
 }
 
 # Marks a key that one of the two configs lacks.
