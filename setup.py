@@ -86,7 +86,7 @@ setuptools.setup(
             "spg-evaluate = spg_jax.evaluation.compare:run",
             "spg-inspect = spg_jax.data.inspect_data:run",
             "spg-benchmark = spg_jax.benchmarking.benchmark:run",
-            "spg-weights = spg_jax.pretrained.published:run",
+            "spg-weights = spg_jax.pretrained.converted:run",
             "spg-fake-cityscapes = spg_jax.testing.cityscapes_archives:run",
         ]
     },

@@ -8,7 +8,9 @@ jointly for 100 (the rate of this phase is our choice, the paper does not
 state it: back at the peak, decaying over the last 50); evaluation on the
 500 val images, as the paper's test set. Needs
 `leftImg8bit_trainvaltest.zip` and `gtFine_trainvaltest.zip` in
-`data/cityscapes` (see data/README.md):
+`data/cityscapes` (see data/README.md), and SG-Net's perceptual loss (LPIPS
+on AlexNet) and the segmenter's ImageNet backbone, as the paper's, need
+their converted weights, from `spg-weights --names=lpips,resnet50`:
 
   python -m spg_jax.main --config=configs/cityscapes.py --workdir=/tmp/spg_cityscapes
 
@@ -44,5 +46,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.data.eval_split = "validation"
   # The paper's lengths; the joint phase's rate is our choice.
   default.set_paper_schedule(config, NUM_TRAIN_EXAMPLES)
+  # LPIPS on AlexNet (our weight) and an ImageNet backbone, as the paper.
+  default.set_paper_pretrained_networks(config)
   default.apply_variant(config, variant)
   return config

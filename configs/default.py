@@ -106,6 +106,12 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
           decoder_features=256,
           # GroupNorm's groups (ours, for BatchNorm), clamped to divide.
           norm_groups=32,
+          # Where the backbone starts: '' from scratch (GroupNorm, ours);
+          # 'imagenet' from the converted ImageNet ResNet-50 in the weights
+          # cache (`spg-weights --names=resnet50`), or a converted file's
+          # path, its batch norms kept as fixed scales and biases
+          # (spg_jax.models.segmenter).
+          backbone_weights="",
       )
   )
   # Activation memory for compute: 'none', 'conv_outputs' or 'full' (see
@@ -139,8 +145,18 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # the predicted labels. False leaves them out of the loss, as benchmarks
   # leave void out of their scores; refused for a table without a void class.
   config.loss.cross_entropy_on_void = True
-  config.loss.vgg_weight = 0.0
+  # SG-Net's perceptual terms on frozen ImageNet networks
+  # (spg_jax.training.perceptual), off at weight 0. LPIPS v0.1 on AlexNet
+  # is the paper's; the VGG19 term is ours, as pix2pixHD trains with it.
   config.loss.lpips_weight = 0.0
+  config.loss.vgg_weight = 0.0
+  # The converted weights (`spg-weights` makes them); '' for the cache's
+  # (spg_jax.pretrained.converted.converted_path).
+  config.loss.lpips_weights = ""
+  config.loss.vgg19_weights = ""
+  # VGG19's ReLUs compared, and each one's weight: pix2pixHD's.
+  config.loss.vgg_taps = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+  config.loss.vgg_tap_weights = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
   # Ours (the paper's joint phase has only the first term): in the joint
   # phase SG-Net also renders the true labels, and this weight times that
   # render's SG-Net loss joins the loss of its render of SP-Net's labels.
@@ -182,6 +198,10 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3
   config.eval_every_steps = 20_000
   config.eval = ml_collections.ConfigDict(dict(batch_size=8, seed=1234))
+  # spg-evaluate's LPIPS and FID networks (`spg-weights` converts them); ''
+  # for the cache's. Without them it leaves those scores out.
+  config.eval.lpips_weights = ""
+  config.eval.fid_weights = ""
   # JAX's persistent compilation cache (spg_jax.runtime.compilation_cache): a path
   # relative to the workdir, an absolute one (shared by runs), or '' for
   # none (JAX_COMPILATION_CACHE_DIR, if set, wins). A resumed run reads its
@@ -251,6 +271,11 @@ def set_epoch_schedule(
   config.schedule.joint.decay_steps = to_steps(joint_decay_epochs)
 
 
+# SG-Net's LPIPS weight in the paper configs (ours; see
+# set_paper_pretrained_networks).
+PAPER_LPIPS_WEIGHT = 10.0
+
+
 def set_paper_schedule(
     config: ml_collections.ConfigDict, num_train_examples: int
 ) -> None:
@@ -269,6 +294,19 @@ def set_paper_schedule(
       joint_epochs=100,
       joint_decay_epochs=50,
   )
+
+
+def set_paper_pretrained_networks(config: ml_collections.ConfigDict) -> None:
+  """The ImageNet networks the paper trains with.
+
+  SG-Net's perceptual loss, LPIPS v0.1 on AlexNet, at weight 10 (ours; the
+  paper does not give it: pix2pixHD's weight of its VGG loss, and ours of
+  discriminator feature matching), and the segmenter's ResNet-50 backbone
+  started from ImageNet, as DeepLabv3+'s is. Training needs their converted
+  weights: `spg-weights --names=lpips,resnet50`.
+  """
+  config.loss.lpips_weight = PAPER_LPIPS_WEIGHT
+  config.model.segmenter.backbone_weights = "imagenet"
 
 
 def with_segmenter(
@@ -306,6 +344,8 @@ def _shrink_to_tiny(config: ml_collections.ConfigDict) -> None:
     generator.num_blocks = 1
   config.model.discriminator.base_features = 4
   config.model.discriminator.num_layers = 2
+  # A tiny backbone takes no ImageNet ResNet-50.
+  config.model.segmenter.backbone_weights = ""
   config.model.segmenter.update(
       dict(
           stage_sizes=(1, 1, 1, 1),

@@ -7,7 +7,10 @@ the 2,000 train faces (learning rate decaying linearly to 0 over the last
 100), then both jointly for 100 (the rate of this phase is our choice, the
 paper does not state it: back at the peak, decaying over the last 50);
 evaluation on the 100 test faces. Needs
-`SmithCVPR2013_dataset_resized.zip` in `data/helen` (see data/README.md):
+`SmithCVPR2013_dataset_resized.zip` in `data/helen` (see data/README.md), and
+SG-Net's perceptual loss (LPIPS on AlexNet) and the segmenter's ImageNet
+backbone, as the paper's, need their converted weights, from
+`spg-weights --names=lpips,resnet50`:
 
   python -m spg_jax.main --config=configs/helen.py --workdir=/tmp/spg_helen
 
@@ -31,5 +34,7 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   config.data.eval_split = "test"
   # The paper's lengths; the joint phase's rate is our choice.
   default.set_paper_schedule(config, NUM_TRAIN_EXAMPLES)
+  # LPIPS on AlexNet (our weight) and an ImageNet backbone, as the paper.
+  default.set_paper_pretrained_networks(config)
   default.apply_variant(config, variant)
   return config

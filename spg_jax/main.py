@@ -17,6 +17,8 @@ from ml_collections import config_flags
 import tensorflow as tf
 
 from spg_jax.data import preparation
+from spg_jax.pretrained import conversion
+from spg_jax.pretrained import published
 from spg_jax.runtime import host_cpu
 from spg_jax.training import loop
 from spg_jax.training import resume_check
@@ -67,6 +69,8 @@ def main(argv: list[str]) -> None:
     sys.exit(f"Data error: {error}")
   except resume_check.ConfigChangeError as error:
     sys.exit(f"Resume refused: {error}")
+  except (published.WeightsUnavailableError, conversion.WeightsError) as error:
+    sys.exit(f"Pretrained weights: {error}")
 
 
 def run() -> None:

@@ -8,10 +8,13 @@ imports jax.
 """
 
 import dataclasses
+import functools
+import http.server
 import os
 import pathlib
 import shutil
 import tempfile
+import threading
 from typing import Any
 
 # LLVM's optimisation level 0: compiling, not running, is what the tests
@@ -39,6 +42,12 @@ if _OWN_SESSION_CACHE:
       prefix="spg_jax_tests_xla_cache_"
   )
 
+# Tests never read the user's cache of pretrained weights: the session's
+# is empty, and tests that need weights make them (`seeded_weights_dir`).
+os.environ["SPG_JAX_WEIGHTS"] = tempfile.mkdtemp(
+    prefix="spg_jax_tests_weights_"
+)
+
 import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 
@@ -47,6 +56,29 @@ def pytest_sessionfinish(session):
   del session
   if _OWN_SESSION_CACHE:
     shutil.rmtree(os.environ[_SESSION_CACHE_VARIABLE], ignore_errors=True)
+  shutil.rmtree(os.environ["SPG_JAX_WEIGHTS"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seeded_weights_dir(tmp_path_factory):
+  """A weights cache holding LPIPS and VGG19 converted, by the real
+  converters, from seeded weights in the published names and shapes (the
+  published files are not downloaded in tests)."""
+  from spg_jax.pretrained import alexnet  # pylint: disable=g-import-not-at-top
+  from spg_jax.pretrained import converted  # pylint: disable=g-import-not-at-top
+  from spg_jax.pretrained import lpips  # pylint: disable=g-import-not-at-top
+  from spg_jax.pretrained import vgg  # pylint: disable=g-import-not-at-top
+  import torch_references  # pylint: disable=g-import-not-at-top
+
+  cache = tmp_path_factory.mktemp("weights")
+  converted.save("lpips", lpips.params_from_torch(
+      torch_references.random_weights(alexnet.TORCH_SHAPES, 1),
+      torch_references.random_weights(lpips.HEAD_TORCH_SHAPES, 1),
+      "seeded AlexNet", "seeded heads"), cache)
+  converted.save("vgg19", vgg.params_from_torch(
+      torch_references.random_weights(vgg.TORCH_SHAPES, 2), "seeded VGG19"),
+                 cache)
+  return cache
 
 
 @pytest.fixture(scope="session")
@@ -216,3 +248,31 @@ def trained_run(scenes_data_dir, tmp_path_factory):
     patch.setattr(evaluate, "evaluate", recorded_evaluation)
     results = loop.train_and_evaluate(config, str(workdir))
   return TrainedRun(config, workdir, results, evaluations, eval_steps)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+
+  def log_message(self, *args):
+    del args
+
+
+@pytest.fixture
+def server(tmp_path):
+  """Serves tmp_path/served over HTTP; yields (folder, base URL, requests)."""
+  served = tmp_path / "served"
+  served.mkdir()
+  requests = []
+
+  class Recording(_QuietHandler):
+
+    def do_GET(self):
+      requests.append(self.path)
+      super().do_GET()
+
+  handler = functools.partial(Recording, directory=str(served))
+  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+  thread.start()
+  yield served, f"http://127.0.0.1:{httpd.server_address[1]}", requests
+  httpd.shutdown()
+  httpd.server_close()

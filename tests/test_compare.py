@@ -17,11 +17,17 @@ from configs import synthetic
 from spg_jax.evaluation import baselines
 from spg_jax.evaluation import compare
 from spg_jax.evaluation import methods
+from spg_jax.evaluation import perceptual_scores
 from spg_jax.evaluation import report
 from spg_jax.models import spg
+from spg_jax.pretrained import converted
+from spg_jax.pretrained import inception
+from spg_jax.pretrained import lpips
 from spg_jax.runtime import atomic_files
 from spg_jax.training import checkpoints
 from spg_jax.training import steps
+
+import torch_references
 
 _NUM_IMAGES = 4
 _IMAGE_METRICS = ("l1", "l2", "psnr", "ssim", "l1_hole", "l2_hole",
@@ -176,7 +182,13 @@ def test_reuses_the_hole_set_and_reports_methods_left_out(
   assert set(results["methods"]) == {"spg", "meanfill"}
   assert results["left_out"]["telea"] == "telea: no cv2 here"
   assert "--compare_workdir=sg_noseg=WORKDIR" in results["left_out"]["sg_noseg"]
-  assert results["not_measured"] == {"edit_response": "--edit_classes=0"}
+  assert results["not_measured"]["edit_response"] == "--edit_classes=0"
+  # The session's weights cache is empty: no LPIPS, no FID, and why.
+  assert "Make them with `spg-weights --names=lpips`" in (
+      results["not_measured"]["lpips"])
+  assert "Make them with `spg-weights --names=inception_fid`" in (
+      results["not_measured"]["fid"])
+  assert "lpips" not in results["methods"]["spg"]
   markdown = (tmp_path / "results.md").read_text()
   assert "- telea: telea: no cv2 here" in markdown
   assert not (tmp_path / "edits.png").exists()
@@ -184,6 +196,55 @@ def test_reuses_the_hole_set_and_reports_methods_left_out(
   with pytest.raises(app.UsageError, match=r"seed \(stored 0, asked 1\)"):
     _main(*_run_args(tiny_workdir, scenes_data_dir, tmp_path / "other",
                      f"--holes_dir={holes_dir}", "--hole_seed=1"))
+
+
+@pytest.fixture(scope="module")
+def perceptual_weights_dir(seeded_weights_dir, tmp_path_factory):
+  """A weights cache with the seeded LPIPS and a seeded FID Inception,
+  converted by the real converters."""
+  cache = tmp_path_factory.mktemp("perceptual_weights")
+  (cache / "lpips.msgpack").write_bytes(
+      (seeded_weights_dir / "lpips.msgpack").read_bytes())
+  state = torch_references.random_weights(inception.torch_shapes(), 3)
+  converted.save("inception_fid",
+                 inception.params_from_torch(state, "seeded"), cache)
+  return cache
+
+
+def test_lpips_and_fid_are_scored_when_their_weights_are_there(
+    first, tiny_workdir, scenes_data_dir, tmp_path, monkeypatch,
+    perceptual_weights_dir,
+):
+  first_out, _ = first
+  monkeypatch.setenv("SPG_JAX_WEIGHTS", str(perceptual_weights_dir))
+  comparison = _main(*_run_args(
+      tiny_workdir, scenes_data_dir, tmp_path,
+      f"--holes_dir={first_out / 'holes'}", "--methods=meanfill,spg",
+      "--edit_classes=0"))
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert "lpips" not in results["not_measured"]
+  assert "fid" not in results["not_measured"]
+  lpips_params = converted.load("lpips")
+  for result in comparison.results:
+    expected = lpips.LPIPS().apply(
+        {"params": lpips_params},
+        comparison.images.astype(np.float32) / 127.5 - 1,
+        result.outputs.astype(np.float32) / 127.5 - 1)
+    np.testing.assert_allclose(result.per_image["lpips"], expected,
+                               rtol=1e-4, atol=1e-6)
+    assert results["methods"][result.name]["lpips"] == pytest.approx(
+        float(np.mean(expected)), rel=1e-4)
+    assert results["methods"][result.name]["fid"] > 0
+  markdown = (tmp_path / "results.md").read_text()
+  assert "| LPIPS | FID |" in markdown
+  assert (f"between all {_NUM_IMAGES} fills and their real images,"
+          " unreliable at this size") in markdown
+  scorer = perceptual_scores.PerceptualScorer.from_config(
+      synthetic.get_config().eval)
+  batched = lambda function, *arrays: compare._in_batches(  # pylint: disable=protected-access
+      function, _NUM_IMAGES, *arrays)
+  assert scorer.fid(batched, comparison.images, comparison.images) == (
+      pytest.approx(0.0, abs=1e-3))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -6,6 +6,7 @@ import jax
 import pytest
 
 from configs import default
+from configs import synthetic
 from spg_jax.data import classes
 from spg_jax.data import labelling
 from spg_jax.training import loop
@@ -29,6 +30,19 @@ def test_config_is_valid(name, variant):
   config = _get_config(name, variant)
   mesh = jax.sharding.Mesh(jax.devices()[:1], ("batch",))
   loop.validate_config(config, mesh)
+
+
+@pytest.mark.parametrize("name", ["cityscapes", "helen"])
+def test_paper_configs_use_the_papers_imagenet_networks(name):
+  config = _get_config(name, None)
+  assert (config.loss.lpips_weight, config.loss.vgg_weight) == (10.0, 0.0)
+  assert config.model.segmenter.backbone_weights == "imagenet"
+  # A tiny backbone cannot take ResNet-50's weights; the main job downloads
+  # nothing.
+  assert _get_config(name, "tiny").model.segmenter.backbone_weights == ""
+  main_job = synthetic.get_config()
+  assert main_job.loss.lpips_weight == 0.0
+  assert main_job.model.segmenter.backbone_weights == ""
 
 
 @pytest.mark.parametrize("name", ["cityscapes", "helen"])

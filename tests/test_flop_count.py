@@ -179,7 +179,7 @@ def test_mfu_counts_a_rematerialised_or_folded_step_as_the_plain_one(
   config.update_from_flattened_dict(overrides)
   executed = _joint_step_flops(config, mesh, state, batch)
   model = flop_count.count_flops(
-      benchmark.plain_step(config, mesh, "joint"), state, batch
+      benchmark.plain_step(config, mesh, "joint"), state, batch, {}
   )
   assert model == plain
   assert executed > more_than * plain

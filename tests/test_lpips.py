@@ -7,8 +7,6 @@ tests/torch_references.py makes from fixed seeds
 converter into the Flax networks.
 """
 
-import pathlib
-
 import jax
 import numpy as np
 import pytest
@@ -20,14 +18,12 @@ from spg_jax.pretrained import torch_files
 
 import torch_references
 
-_FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "torch"
 _SEED = 1  # scripts/make_torch_fixtures.py's LPIPS_SEED
 
 
 @pytest.fixture(scope="module")
 def reference():
-  with np.load(_FIXTURES / "lpips_reference.npz") as saved:
-    return {name: saved[name] for name in saved.files}
+  return torch_references.reference("lpips_reference.npz")
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +35,7 @@ def params():
 
 
 def test_the_layouts_are_the_published_ones(reference):
-  published = {name[len("shape/"):]: tuple(shape)
-               for name, shape in reference.items()
-               if name.startswith("shape/")}
+  published = torch_references.published_shapes(reference)
   assert {**alexnet.TORCH_SHAPES, **lpips.HEAD_TORCH_SHAPES} == published
 
 
@@ -71,7 +65,8 @@ def test_distances_equal_the_lpips_packages(reference, params):
 
 
 def test_the_published_heads_convert_and_weigh_every_layer():
-  heads = torch_files.load_state_dict(_FIXTURES / "lpips_v0.1_alex.pth")
+  heads = torch_files.load_state_dict(
+      torch_references.FIXTURES / "lpips_v0.1_alex.pth")
   seeded = torch_references.random_weights(alexnet.TORCH_SHAPES, _SEED)
   converted = lpips.params_from_torch(seeded, heads, "seeded", "alex.pth")
   for index, width in enumerate((64, 192, 384, 256, 256)):

@@ -61,7 +61,12 @@ def test_tiny_run_from_the_command_line_with_overrides(tmp_path, scenes_data_dir
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("--config.loss.vgg_weight=1.0", "Set --config.loss.vgg_weight=0"),
+        (
+            "--config.loss.vgg_weight=1.0",
+            "Pretrained weights: No converted weights of VGG19's features at"
+            " /nonexistent/vgg19.msgpack. Make them with `spg-weights"
+            " --names=vgg19`",
+        ),
         (
             "--config.cpu.scheduler=fastest",
             "config.cpu.scheduler='fastest' must be one of",
@@ -74,6 +79,7 @@ def test_bad_config_is_refused_before_training(tmp_path, override, message):
       "--config=configs/synthetic.py:tiny",
       f"--workdir={tmp_path}",
       override,
+      env={"SPG_JAX_WEIGHTS": "/nonexistent"},
   )
   assert result.returncode != 0
   assert message in result.stderr
@@ -91,8 +97,10 @@ def test_unknown_config_variant_is_refused(tmp_path):
 
 
 def test_cityscapes_tiny_trains_and_evaluates_from_the_archives(
-    tmp_path, cityscapes_manual_dir
+    tmp_path, cityscapes_manual_dir, seeded_weights_dir
 ):
+  """With the paper's LPIPS term, on seeded AlexNet weights converted as
+  `spg-weights` converts the published ones."""
   workdir = tmp_path / "work"
   result = _run(
       "-m", "spg_jax.main",
@@ -100,15 +108,18 @@ def test_cityscapes_tiny_trains_and_evaluates_from_the_archives(
       f"--workdir={workdir}",
       f"--config.data.manual_dir={cityscapes_manual_dir}",
       f"--config.data.data_dir={tmp_path / 'tfds'}",
-      env={"XLA_FLAGS": ""},
+      env={"XLA_FLAGS": "", "SPG_JAX_WEIGHTS": str(seeded_weights_dir)},
   )
   assert result.returncode == 0, result.stderr[-3000:]
+  assert "sg/lpips" in result.stderr
   metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
   assert metrics["num_examples"] == 2  # The fake val split.
   assert (workdir / "samples" / "step_00000006.png").exists()
 
 
-def test_cityscapes_without_its_archives_says_what_to_do(tmp_path):
+def test_cityscapes_without_its_archives_says_what_to_do(
+    tmp_path, seeded_weights_dir
+):
   workdir = tmp_path / "work"
   result = _run(
       "-m", "spg_jax.main",
@@ -116,7 +127,7 @@ def test_cityscapes_without_its_archives_says_what_to_do(tmp_path):
       f"--workdir={workdir}",
       f"--config.data.manual_dir={tmp_path / 'empty'}",
       f"--config.data.data_dir={tmp_path / 'tfds'}",
-      env={"XLA_FLAGS": ""},
+      env={"XLA_FLAGS": "", "SPG_JAX_WEIGHTS": str(seeded_weights_dir)},
   )
   assert result.returncode == 1
   assert "Traceback" not in result.stderr

@@ -1,19 +1,14 @@
 """Tests of fetching published weight files, from a server on 127.0.0.1.
 
 Nothing is downloaded from the internet: each test serves files it made (or
-the repository's fixtures) over HTTP on the loopback interface and points a
-PUBLISHED entry at them.
+the repository's fixtures) over HTTP on the loopback interface (conftest's
+`server`) and points a PUBLISHED entry at them.
 """
 
-import functools
 import hashlib
-import http.server
 import io
 import pathlib
 import socket
-import subprocess
-import sys
-import threading
 import zipfile
 
 import pytest
@@ -22,34 +17,6 @@ from spg_jax.pretrained import published
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _HEADS = _REPO / "tests" / "fixtures" / "torch" / "lpips_v0.1_alex.pth"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-
-  def log_message(self, *args):
-    del args
-
-
-@pytest.fixture
-def server(tmp_path):
-  """Serves tmp_path/served over HTTP; yields (folder, base URL, requests)."""
-  served = tmp_path / "served"
-  served.mkdir()
-  requests = []
-
-  class Recording(_QuietHandler):
-
-    def do_GET(self):
-      requests.append(self.path)
-      super().do_GET()
-
-  handler = functools.partial(Recording, directory=str(served))
-  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-  thread.start()
-  yield served, f"http://127.0.0.1:{httpd.server_address[1]}", requests
-  httpd.shutdown()
-  httpd.server_close()
 
 
 def _publish(monkeypatch, name, **fields):
@@ -149,12 +116,3 @@ def test_the_lpips_fixture_is_the_published_wheels_member():
   assert hashlib.sha256(_HEADS.read_bytes()).hexdigest() == (
       "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
   )
-
-
-def test_the_command_refuses_an_unknown_name_naming_the_choices(tmp_path):
-  result = subprocess.run(
-      [sys.executable, "-m", "spg_jax.pretrained.published",
-       "--names=alexnet,vgg", f"--cache_dir={tmp_path}"],
-      cwd=_REPO, capture_output=True, text=True, check=False)
-  assert result.returncode != 0
-  assert "--names: unknown ['vgg']; choose from alexnet," in result.stderr

@@ -384,7 +384,8 @@ def test_each_phase_compiles_once_and_consumes_its_state():
     state, _ = train_steps[phase](state, sharding.shard_batch(_batch(), mesh))
     assert all(leaf.is_deleted() for leaf in jax.tree.leaves(old_state))
   assert int(state.step) == 8
-  assert {phase: step._cache_size() for phase, step in train_steps.items()} == {
+  assert {phase: step.jitted._cache_size()
+          for phase, step in train_steps.items()} == {
       "seg": 1,
       "sp": 1,
       "sg": 1,

@@ -54,6 +54,7 @@ from spg_jax.runtime import commands
 from spg_jax.runtime import host_cpu
 from spg_jax.runtime import sharding
 from spg_jax.training import config_checks
+from spg_jax.training import perceptual
 from spg_jax.training import schedules
 from spg_jax.training import steps
 
@@ -159,11 +160,13 @@ def plain_config(
 def plain_step(
     config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, phase: str
 ) -> Any:
-  """`phase`'s step under `plain_config(config)`: the model's FLOPs."""
+  """`phase`'s compiled function of (state, batch, frozen) under
+  `plain_config(config)`: the model's FLOPs."""
   plain = plain_config(config)
-  return steps.make_train_steps(plain, spg.Networks.from_config(plain), mesh)[
-      phase
-  ]
+  frozen, _ = perceptual.params_for_timing(plain.loss)
+  return steps.make_train_steps(
+      plain, spg.Networks.from_config(plain), mesh, frozen
+  )[phase].jitted
 
 
 def measure_train(
@@ -201,16 +204,19 @@ def measure_train(
       ),
       mesh,
   )
+  frozen, perceptual_weights = perceptual.params_for_timing(config.loss)
+  step = steps.make_train_steps(config, networks, mesh, frozen)[phase]
   compiled = profiling.compile_and_analyse(
-      steps.make_train_steps(config, networks, mesh)[phase],
+      step.jitted,
       state,
       batch,
+      step.frozen,
       model=plain_step(config, mesh, phase),
   )
 
   def train_step():
     nonlocal state
-    state, metrics = compiled.call(state, batch)
+    state, metrics = compiled.call(state, batch, step.frozen)
     return metrics
 
   seconds = profiling.median_call_seconds(
@@ -239,6 +245,8 @@ def measure_train(
       "peak_memory_bytes": memory,
       "peak_memory_source": memory_source,
       "timing": f"median of {windows} windows of {window_steps} steps",
+      "perceptual_terms": list(perceptual.enabled_terms(config.loss)),
+      "perceptual_weights": perceptual_weights if frozen else None,
       "profile": profile,
       **_environment(devices, config),
   }

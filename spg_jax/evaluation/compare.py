@@ -28,6 +28,10 @@ for unguided methods) is the fill's label fidelity, beside its mIoU there on
 the real image, the ceiling. The edit response relabels each hole as each
 of the `--edit_classes` classes most frequent in the true holes, renders it
 with SG-Net and counts the hole pixels the segmenter labels as that class.
+Where the run's config.eval names converted weights (`lpips_weights`,
+`fid_weights`; '' for the cache's), or the cache holds them, every fill
+also gets LPIPS and the whole set FID (`perceptual_scores`); without them
+the scores are left out with the reason and the command that makes them.
 `spg_jax.evaluation.report` lists the files written to DIR.
 """
 
@@ -54,6 +58,7 @@ from spg_jax.evaluation import baselines
 from spg_jax.evaluation import hole_set
 from spg_jax.evaluation import methods
 from spg_jax.evaluation import metrics
+from spg_jax.evaluation import perceptual_scores
 from spg_jax.evaluation import report
 from spg_jax.inference import image_files
 from spg_jax.inference import inpaint
@@ -277,16 +282,22 @@ def _mean_of_defined(values: np.ndarray) -> float:
 def _score(
     test_set: _TestSet, method: methods.Method, outputs: np.ndarray,
     guide: np.ndarray | None, segmented: np.ndarray | None,
-    boundary_width: int,
+    boundary_width: int, scorer: perceptual_scores.PerceptualScorer,
 ) -> report.MethodResult:
-  """Scores one method's fills, its labels if SP-Net predicted them, and
-  their label fidelity if `segmented` (the segmenter's labels of the fills)
-  is given."""
+  """Scores one method's fills (with LPIPS and FID where `scorer` has their
+  networks), its labels if SP-Net predicted them, and their label fidelity
+  if `segmented` (the segmenter's labels of the fills) is given."""
   per_image = test_set.batched(
       functools.partial(_image_scores, boundary_width=boundary_width),
       outputs, test_set.images, test_set.holes, test_set.labels,
   )
+  distances = scorer.lpips(test_set.batched, outputs, test_set.images)
+  if distances is not None:
+    per_image["lpips"] = distances
   scores = {key: _mean_of_defined(values) for key, values in per_image.items()}
+  fid = scorer.fid(test_set.batched, outputs, test_set.images)
+  if fid is not None:
+    scores["fid"] = fid
   if method.predicts_labels:
     scores["miou_hole"], scores["pixel_accuracy_hole"] = (
         test_set.label_scores(test_set.labels, guide, test_set.holes))
@@ -332,6 +343,7 @@ def compare(
     chosen: Sequence[methods.Method],
     boundary_width: int,
     edit_classes: int,
+    scorer: perceptual_scores.PerceptualScorer,
 ) -> tuple[list[report.MethodResult], dict[str, float],
            report.EditResponse | None, dict[str, str]]:
   """Runs and scores every method, the segmenter and the edit response.
@@ -341,12 +353,12 @@ def compare(
     edit response (None if not measured) and why each measure was not.
   """
   has_segmenter = test_set.inpainter.has_segmenter
-  not_measured = {}
+  not_measured = dict(scorer.not_measured)
   if not has_segmenter:
     reason = ("the run has no segmenter (config.schedule.seg.steps is 0) to"
               " label images with")
-    not_measured = dict.fromkeys(
-        ("segmenter", "label_fidelity", "edit_response"), reason)
+    not_measured.update(dict.fromkeys(
+        ("segmenter", "label_fidelity", "edit_response"), reason))
   elif not edit_classes:
     not_measured["edit_response"] = "--edit_classes=0"
   results, segmented = [], {}
@@ -360,7 +372,8 @@ def compare(
       if has_segmenter:
         segmented[method.name] = test_set.segment_whole(outputs)
       results.append(_score(test_set, method, outputs, guide,
-                            segmented.get(method.name), boundary_width))
+                            segmented.get(method.name), boundary_width,
+                            scorer))
   segmenter_scores = _segmenter_scores(test_set) if has_segmenter else {}
   edit = None
   if "edit_response" not in not_measured:
@@ -523,8 +536,10 @@ def main(argv: Sequence[str], holders: commands.FlagHolders) -> None:
   chosen, left_out = methods.build(names, inpainter, compare_runs)
   test_set = _TestSet(inpainter, images, labels, holes,
                       min(len(images), config.eval.batch_size))
+  scorer = perceptual_scores.PerceptualScorer.from_config(config.eval)
   results, segmenter_scores, edit, not_measured = compare(
-      test_set, chosen, values["boundary_width"], values["edit_classes"])
+      test_set, chosen, values["boundary_width"], values["edit_classes"],
+      scorer)
   settings = _settings(values, inpainter, holes_dir, chosen)
   settings["compare_workdirs"] = {
       name: {"workdir": compare_workdirs[name], "step": run.step}

@@ -31,6 +31,7 @@ from etils import epath
 import numpy as np
 
 from spg_jax.data import labelling
+from spg_jax.evaluation import perceptual_scores
 from spg_jax.runtime import atomic_files
 
 # Every metric a method can have: key -> (title, whether higher is better).
@@ -51,6 +52,9 @@ METRICS = {
     "pixel_accuracy_hole": ("pixel acc. hole", True),
     # The segmenter's labels of the fill against those that guided it.
     "fidelity_miou_hole": ("label fidelity", True),
+    # LPIPS v0.1 (AlexNet) of the whole image; FID of the whole set.
+    "lpips": ("LPIPS", False),
+    "fid": ("FID", False),
 }
 # The metrics of results.png, in its order.
 CHARTS = ("l1_hole", "psnr_hole", "l1_boundary", "fidelity_miou_hole")
@@ -126,7 +130,7 @@ class Comparison:
     results: the methods that ran, in order.
     left_out: {method: why it did not run}.
     not_measured: {measure ('segmenter', 'label_fidelity',
-      'edit_response'): why it was not measured}.
+      'edit_response', 'lpips', 'fid'): why it was not measured}.
     segmenter: the run's segmenter's scores, empty if it has none.
     edit: the edit response, None if not measured.
     class_table: the classes of the labels.
@@ -265,6 +269,11 @@ def results_markdown(comparison: Comparison) -> str:
       " whole image, against the labels that guided the fill (the true"
       " labels for unguided methods).",
   ]
+  if any("lpips" in result.metrics for result in comparison.results):
+    lines[-1] += (" 'LPIPS': v0.1 on AlexNet between each fill and its real"
+                  " image, lower is closer.")
+  if any("fid" in result.metrics for result in comparison.results):
+    lines[-1] += " " + perceptual_scores.fid_caveat(settings["num_images"])
   segmenter = comparison.segmenter
   if segmenter:
     lines += [

@@ -13,7 +13,15 @@ Our choices, where DeepLabv3+ differs:
   * The input is the image with its hole zeroed plus the mask as a 4th
     channel, so the logits never depend on what the hole holds.
   * GroupNorm, not BatchNorm: the train steps keep no batch statistics, and
-    GroupNorm normalises each example on its own.
+    GroupNorm normalises each example on its own. A backbone started from
+    an ImageNet ResNet-50 (`config.model.segmenter.backbone_weights`)
+    instead keeps each batch normalisation as the fixed per-channel scale
+    and bias that its ImageNet statistics make (`Affine`; both trained
+    from there), reads the image normalised as ImageNet's networks do, and
+    starts its mask channel's stem weights at 0 (so it starts as the
+    ImageNet network, whose layers in the paper-size config are exactly
+    torchvision's ResNet-50, the last stage dilated; see
+    spg_jax.pretrained.resnet).
   * No dropout, for the same stateless steps.
   * Each 3x3 bottleneck convolution carries its block's stride, as
     torchvision's ResNet does, and every block of a dilated stage uses the
@@ -35,6 +43,7 @@ import ml_collections
 
 from spg_jax.models import generators
 from spg_jax.models import layers
+from spg_jax.pretrained import imagenet
 
 # The dilation of each of the four stages for each output stride allowed.
 # A stage after the first halves the resolution unless it is dilated; the
@@ -61,8 +70,27 @@ def group_count(channels: int, groups: int) -> int:
   )
 
 
+# How the backbone normalises: 'group', GroupNorm (ours, from scratch);
+# 'affine', a per-channel scale and bias, into which the converter folds an
+# ImageNet ResNet's batch normalisation with its fixed statistics.
+BACKBONE_NORMS = ("group", "affine")
+
+
+class Affine(nn.Module):
+  """A per-channel scale and bias (frozen batch normalisation's form)."""
+
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    width = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (width,))
+    bias = self.param("bias", nn.initializers.zeros, (width,))
+    return (x * scale + bias).astype(self.dtype)
+
+
 class ConvNorm(nn.Module):
-  """A convolution without bias, then GroupNorm (its scale and bias).
+  """A convolution without bias, then GroupNorm or `Affine` (`norm`).
 
   Padding of `dilation * (kernel_size // 2)` on each side, as torchvision
   pads, so a strided convolution of an even size halves it exactly.
@@ -74,6 +102,7 @@ class ConvNorm(nn.Module):
   stride: int = 1
   dilation: int = 1
   dtype: jnp.dtype = jnp.float32
+  norm: str = "group"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -88,6 +117,8 @@ class ConvNorm(nn.Module):
         dtype=self.dtype,
         name="conv",
     )(x)
+    if self.norm == "affine":
+      return Affine(dtype=self.dtype, name="norm")(x)
     return nn.GroupNorm(
         num_groups=group_count(self.features, self.norm_groups),
         dtype=self.dtype,
@@ -107,6 +138,7 @@ class Bottleneck(nn.Module):
   stride: int = 1
   dilation: int = 1
   dtype: jnp.dtype = jnp.float32
+  norm: str = "group"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -136,6 +168,7 @@ class Bottleneck(nn.Module):
         stride,
         dilation,
         dtype=self.dtype,
+        norm=self.norm,
         name=name,
     )
 
@@ -144,7 +177,7 @@ class ResNet(nn.Module):
   """ResNet's stem and bottleneck stages, the last ones dilated.
 
   Returns the first stage's output (stride 4) and the last stage's
-  (stride `output_stride`).
+  (stride `output_stride`). `norm` is one of `BACKBONE_NORMS`.
   """
 
   stage_sizes: tuple[int, ...]
@@ -152,6 +185,7 @@ class ResNet(nn.Module):
   output_stride: int
   norm_groups: int
   dtype: jnp.dtype = jnp.float32
+  norm: str = "group"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -161,6 +195,7 @@ class ResNet(nn.Module):
         self.norm_groups,
         stride=2,
         dtype=self.dtype,
+        norm=self.norm,
         name="stem",
     )(x)
     x = nn.max_pool(
@@ -178,6 +213,7 @@ class ResNet(nn.Module):
             stride if block == 0 else 1,
             dilation,
             dtype=self.dtype,
+            norm=self.norm,
             name=f"stage{index + 1}_block{block}",
         )(x)
       stage_outputs.append(x)
@@ -289,6 +325,7 @@ class DeepLabV3Plus(nn.Module):
   decoder_features: int
   norm_groups: int
   dtype: jnp.dtype = jnp.float32
+  backbone_norm: str = "group"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -299,6 +336,7 @@ class DeepLabV3Plus(nn.Module):
         self.output_stride,
         self.norm_groups,
         dtype=self.dtype,
+        norm=self.backbone_norm,
         name="backbone",
     )(x)
     high = ASPP(
@@ -340,6 +378,32 @@ class DeepLabV3Plus(nn.Module):
       )
 
 
+def uses_pretrained_backbone(config: ml_collections.ConfigDict) -> bool:
+  """Whether `config.model.segmenter` starts its backbone from ImageNet
+  (its `backbone_weights`, absent in configs saved before it existed)."""
+  return bool(config.get("backbone_weights", ""))
+
+
+def with_backbone(variables: dict, backbone: dict) -> dict:
+  """The segmenter's `variables` with `backbone` as its backbone's params.
+
+  Raises:
+    ValueError: `backbone` is not shaped as the segmenter's backbone.
+  """
+  network = variables["params"]["DeepLabV3Plus_0"]
+  shapes = lambda tree: jax.tree.map(jnp.shape, tree)
+  if shapes(network["backbone"]) != shapes(backbone):
+    raise ValueError(
+        "The pretrained backbone's parameters are not shaped as the"
+        " segmenter's backbone: is config.model.segmenter ResNet-50-sized?"
+    )
+  return {**variables, "params": {
+      **variables["params"],
+      "DeepLabV3Plus_0": {**network,
+                          "backbone": jax.tree.map(jnp.asarray, backbone)},
+  }}
+
+
 class Segmenter(nn.Module):
   """DeepLabv3+ labelling the known region of a corrupted image.
 
@@ -369,6 +433,9 @@ class Segmenter(nn.Module):
       mask: [B, H, W, 1], 1 in the hole.
     """
     hidden = generators.hide_hole(image, mask)
+    pretrained = uses_pretrained_backbone(self.config)
+    if pretrained:
+      hidden = imagenet.normalise(hidden)
     inputs = jnp.concatenate([hidden, mask], axis=-1)
     # The explicit name keeps the parameter tree the same whatever `remat`.
     network_class = layers.maybe_remat(DeepLabV3Plus, self.remat)
@@ -384,5 +451,6 @@ class Segmenter(nn.Module):
         decoder_features=config.decoder_features,
         norm_groups=config.norm_groups,
         dtype=self.dtype,
+        backbone_norm="affine" if pretrained else "group",
         name="DeepLabV3Plus_0",
     )(inputs)

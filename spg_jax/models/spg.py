@@ -38,6 +38,7 @@ VALUES_BEFORE_THE_KEY_EXISTED = {
     "known_labels": "ground_truth",
     "model.guidance": "labels",
     "model.label_injection": "input",
+    "model.segmenter.backbone_weights": "",
 }
 
 

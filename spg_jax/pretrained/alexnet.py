@@ -71,8 +71,4 @@ def params_from_torch(state: conversion.StateDict, source: str) -> dict:
     conversion.WeightsError: `state` (read from `source`) lacks arrays or
       holds them in other shapes.
   """
-  conversion.check_arrays(state, TORCH_SHAPES, source)
-  return {
-      f"features_{index}": conversion.conv(state, f"features.{index}")
-      for index, *_ in _LAYERS
-  }
+  return conversion.features_params(state, TORCH_SHAPES, source)

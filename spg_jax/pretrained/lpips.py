@@ -22,6 +22,9 @@ SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 # normalize_tensor's epsilon, added to each feature vector's length.
 _NORM_EPSILON = 1e-10
+# The smallest height and width AlexNet's features reach relu5 from (its
+# stride-4 convolution and two 3x3 stride-2 max-pools leave 1 pixel).
+MIN_SIZE = 31
 
 # The heads file's arrays (lpips/weights/v0.1/alex.pth) and their shapes.
 HEAD_TORCH_SHAPES = {

@@ -1,10 +1,8 @@
-r"""The published weight files, fetched from their official addresses, checked.
+"""The published weight files, fetched from their official addresses, checked.
 
-  spg-weights [--names=alexnet,lpips_alex,...] [--cache_dir=DIR]
-
-(`python -m spg_jax.pretrained.published` is the same command.) Each file
-of `PUBLISHED` is downloaded from its official address into the cache
-(`--cache_dir`, default `$SPG_JAX_WEIGHTS` or ~/.cache/spg_jax/weights; a
+`fetch` (which `spg-weights`, in `converted`, runs for each network's files)
+downloads a file of `PUBLISHED` from its official address into the cache
+(a folder, default `$SPG_JAX_WEIGHTS` or ~/.cache/spg_jax/weights; a
 `gs://` path works on TPU VMs), its SHA-256 checked against the published
 value, and kept under its published file name; one already there (a copy
 put by hand, say) is checked the same way and not downloaded again.
@@ -15,21 +13,16 @@ kept. Without internet, the error names the file, its address, and where to
 put a copy by hand.
 """
 
-from collections.abc import Sequence
 import dataclasses
 import hashlib
 import io
 import os
-import sys
 import urllib.request
 import zipfile
 
-from absl import app
-from absl import flags
 from etils import epath
 
 from spg_jax.runtime import atomic_files
-from spg_jax.runtime import commands
 
 # The environment variable that moves the default cache.
 CACHE_VARIABLE = "SPG_JAX_WEIGHTS"
@@ -164,49 +157,3 @@ def fetch(name: str, cache_dir: epath.PathLike | None = None) -> epath.Path:
       data = archive.read(published.member)
   atomic_files.write_bytes(target, data)
   return target
-
-
-def _define_flags(
-    flag_values: flags.FlagValues = flags.FLAGS,
-) -> commands.FlagHolders:
-  """The command's flags, defined in `flag_values` when the command runs."""
-  return {
-      "names": flags.DEFINE_list(
-          "names", list(PUBLISHED),
-          f"The files to fetch, of {', '.join(PUBLISHED)}.",
-          flag_values=flag_values),
-      "cache_dir": flags.DEFINE_string(
-          "cache_dir", None, "Where to keep them; default"
-          f" ${CACHE_VARIABLE} or {_DEFAULT_CACHE}.",
-          flag_values=flag_values),
-  }
-
-
-def main(argv: Sequence[str], holders: commands.FlagHolders) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  names = holders["names"].value
-  unknown = [name for name in names if name not in PUBLISHED]
-  if unknown:
-    raise app.UsageError(
-        f"--names: unknown {unknown}; choose from {', '.join(PUBLISHED)}.")
-  failures = []
-  for name in names:
-    try:
-      path = fetch(name, holders["cache_dir"].value)
-    except WeightsUnavailableError as error:
-      failures.append(str(error))
-      print(f"{name}: FAILED", flush=True)
-    else:
-      print(f"{name}: {path}", flush=True)
-  if failures:
-    sys.exit("\n".join(failures))
-
-
-def run() -> None:
-  """The command's entry point."""
-  commands.run(_define_flags, main)
-
-
-if __name__ == "__main__":
-  run()

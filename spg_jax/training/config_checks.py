@@ -13,8 +13,10 @@ from spg_jax.models import layers
 from spg_jax.models import segmenter
 from spg_jax.models import space_to_depth
 from spg_jax.models import spg
+from spg_jax.pretrained import resnet
 from spg_jax.runtime import host_cpu
 from spg_jax.training import losses
+from spg_jax.training import perceptual
 from spg_jax.training import schedules
 
 
@@ -26,7 +28,7 @@ def check_model_and_steps(
   Raises:
     ValueError: naming the config key at fault and how to fix it.
   """
-  losses.check_perceptual_weights(config.loss)
+  perceptual.check_config(config.loss, config.data.image_size)
   # Refuses cross_entropy_on_void=False with a table that has no void class.
   losses.excluded_cross_entropy_class(config.loss, config.data.classes)
   host_cpu.check_cpu_config(config.cpu)
@@ -62,8 +64,21 @@ def check_model_and_steps(
 
 
 def _check_segmenter(config: ml_collections.ConfigDict) -> None:
-  """The segmenter's output stride is one it has, and fits the image size."""
-  output_stride = config.model.segmenter.output_stride
+  """The segmenter's output stride is one it has, and fits the image size;
+  a backbone started from ImageNet has ResNet-50's sizes."""
+  model = config.model.segmenter
+  if segmenter.uses_pretrained_backbone(model) and (
+      tuple(model.stage_sizes) != resnet.STAGE_SIZES
+      or model.base_features != resnet.BASE_FEATURES):
+    raise ValueError(
+        f"config.model.segmenter.backbone_weights={model.backbone_weights!r}"
+        " starts the backbone from ImageNet's ResNet-50, which has"
+        f" stage_sizes={resnet.STAGE_SIZES} and"
+        f" base_features={resnet.BASE_FEATURES}, but the config has"
+        f" {tuple(model.stage_sizes)} and {model.base_features}. Use"
+        " ResNet-50's sizes or set --config.model.segmenter.backbone_weights=''."
+    )
+  output_stride = model.output_stride
   if output_stride not in segmenter.STAGE_DILATIONS:
     raise ValueError(
         f"config.model.segmenter.output_stride={output_stride} must be one of"

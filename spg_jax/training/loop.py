@@ -28,6 +28,7 @@ from spg_jax.runtime import dispatch_window
 from spg_jax.runtime import sharding
 from spg_jax.training import checkpoints
 from spg_jax.training import config_checks
+from spg_jax.training import perceptual
 from spg_jax.training import resume_check
 from spg_jax.training import samples
 from spg_jax.training import schedules
@@ -79,10 +80,15 @@ def train_and_evaluate(
       `resume_check.ConfigChangeError` if the run resumes from a checkpoint
       saved under a config that differs in keys it may not change.
     preparation.DataError: the data files are missing or broken.
+    published.WeightsUnavailableError, conversion.WeightsError: a
+      perceptual term's converted weights are missing or damaged.
   """
   workdir = epath.Path(workdir)
   mesh = sharding.make_mesh()
   config_checks.check_model_and_steps(config, mesh)
+  # Missing or damaged pretrained weights fail before the data is read.
+  frozen = perceptual.load_params(config.loss)
+  backbone = steps.load_backbone(config)
   # The data config is checked, then missing or broken data files fail,
   # before anything compiles.
   source = data_source.DataSource.resolve(config.data)
@@ -97,7 +103,9 @@ def train_and_evaluate(
     )
 
   state = sharding.replicate(
-      steps.create_train_state(config, networks, jax.random.key(config.seed)),
+      steps.create_train_state(
+          config, networks, jax.random.key(config.seed), backbone
+      ),
       mesh,
   )
   state, meta = checkpoints.restore_latest(manager, state)
@@ -109,7 +117,7 @@ def train_and_evaluate(
       workdir, just_logging=not is_chief
   )
   num_steps = schedules.total_steps(config.schedule)
-  train_steps = steps.make_train_steps(config, networks, mesh)
+  train_steps = steps.make_train_steps(config, networks, mesh, frozen)
   train_iter = sharding.prefetch_to_mesh(
       input_pipeline.create_train_iterator(config, source, start_step),
       mesh,

@@ -17,6 +17,7 @@ import ml_collections
 import optax
 
 from spg_jax.data import classes
+from spg_jax.training import perceptual
 
 GAN_LOSSES = ("lsgan", "hinge", "nonsaturating")
 
@@ -208,26 +209,6 @@ def excluded_cross_entropy_class(
   return void_id
 
 
-def check_perceptual_weights(loss_config: ml_collections.ConfigDict) -> None:
-  """Refuses perceptual losses whose pretrained networks are not available.
-
-  The VGG19 and LPIPS-AlexNet losses need published ImageNet weights; until
-  spg_jax can load them, a positive weight is an error rather than a loss on
-  randomly initialised features, which would silently train toward noise.
-
-  Raises:
-    ValueError: `vgg_weight` or `lpips_weight` is positive.
-  """
-  for key, network in (("vgg_weight", "VGG19"), ("lpips_weight", "LPIPS-AlexNet")):
-    if loss_config[key] > 0:
-      raise ValueError(
-          f"config.loss.{key}={loss_config[key]} asks for the {network}"
-          f" perceptual loss, but spg_jax cannot load pretrained {network}"
-          " weights yet, and random weights would make the loss meaningless."
-          f" Set --config.loss.{key}=0."
-      )
-
-
 def _weighted_total(
     terms: Metrics, weights: dict[str, float]
 ) -> tuple[jax.Array, Metrics]:
@@ -287,22 +268,28 @@ def sg_generator_loss(
     real: ScaleOutputs,
     loss_config: ml_collections.ConfigDict,
     axis_name: str | None = None,
+    perceptual_terms: Metrics | None = None,
 ) -> tuple[jax.Array, Metrics]:
-  """SG-Net's loss: L1 on hole and known region, GAN, feature matching.
+  """SG-Net's loss: L1 on hole and known region, GAN, feature matching,
+  and the perceptual terms.
 
   `generated` is the raw output (before compositing): on the known region the
   composite copies the input, so only the raw output has an error there.
-  `axis_name` is `masked_mean`'s.
+  `axis_name` is `masked_mean`'s. `perceptual_terms` are
+  `perceptual.terms(...)` of the same output, each weighted by its config
+  weight (`perceptual.weights`).
   """
   error = jnp.abs(generated - image)
   terms = {
       "l1_hole": masked_mean(error, mask, axis_name),
       "l1_known": masked_mean(error, 1.0 - mask, axis_name),
       **_adversarial_terms(fake, real, loss_config.gan),
+      **(perceptual_terms or {}),
   }
   weights = {
       "l1_hole": loss_config.l1_hole_weight,
       "l1_known": loss_config.l1_known_weight,
       **_adversarial_weights(loss_config),
+      **perceptual.weights(loss_config),
   }
   return _weighted_total(terms, weights)

@@ -34,7 +34,8 @@ from spg_jax.training import checkpoints
 
 # Keys that change no result of a run, only when or how it reports, saves
 # and runs on its hosts. data_dir and manual_dir say where the same dataset
-# (its name and version are data.name) is stored.
+# (its name and version are data.name) is stored, the *_weights keys where
+# the same pretrained weights are, and eval's weights serve evaluation only.
 ALWAYS_ALLOWED = (
     "log_every_steps",
     "sample_every_steps",
@@ -51,6 +52,10 @@ ALWAYS_ALLOWED = (
     "data.cache",
     "data.data_dir",
     "data.manual_dir",
+    "loss.lpips_weights",
+    "loss.vgg19_weights",
+    "eval.lpips_weights",
+    "eval.fid_weights",
     "resume_allow_changes",
 )
 
@@ -66,6 +71,10 @@ NEVER_ALLOWED = ("model", "data.classes")
 VALUES_BEFORE_THE_KEY_EXISTED = {
     **spg.VALUES_BEFORE_THE_KEY_EXISTED,
     "loss.joint_true_labels_weight": 0.0,
+    # Used only with loss.vgg_weight > 0, which runs saved before them had
+    # no way to set.
+    "loss.vgg_taps": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+    "loss.vgg_tap_weights": [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0],
 }
 
 # Marks a key that one of the two configs lacks.

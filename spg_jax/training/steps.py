@@ -29,14 +29,25 @@ import ml_collections
 import optax
 
 from spg_jax.models import generators
+from spg_jax.models import segmenter
 from spg_jax.models import spg
+from spg_jax.pretrained import converted
 from spg_jax.runtime import sharding
 from spg_jax.training import losses
+from spg_jax.training import perceptual
 from spg_jax.training import schedules
+
+# The value of config.model.segmenter.backbone_weights that names the
+# weights cache's converted ResNet-50.
+IMAGENET_BACKBONE = "imagenet"
 
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
-StepFn = Callable[["SPGState", Batch], tuple["SPGState", Metrics]]
+# The frozen pretrained networks' parameters, by perceptual term.
+Frozen = Mapping[str, Any]
+PerDeviceStepFn = Callable[
+    ["SPGState", Batch, Frozen], tuple["SPGState", Metrics]
+]
 
 
 @flax.struct.dataclass
@@ -64,11 +75,40 @@ class SPGState:
     return params
 
 
+def load_backbone(config: ml_collections.ConfigDict) -> dict | None:
+  """The converted ImageNet ResNet-50 the segmenter's backbone starts from
+  (`config.model.segmenter.backbone_weights`: 'imagenet' for the weights
+  cache's, or a converted file's path), or None for a run whose segmenter
+  starts from scratch, or that has none.
+
+  Raises:
+    published.WeightsUnavailableError, conversion.WeightsError: as
+      `converted.load`.
+  """
+  if not (spg.has_segmenter(config)
+          and segmenter.uses_pretrained_backbone(config.model.segmenter)):
+    return None
+  path = config.model.segmenter.backbone_weights
+  return converted.load("resnet50", "" if path == IMAGENET_BACKBONE else path)
+
+
 def create_train_state(
-    config: ml_collections.ConfigDict, networks: spg.Networks, rng: jax.Array
+    config: ml_collections.ConfigDict,
+    networks: spg.Networks,
+    rng: jax.Array,
+    backbone: dict | None = None,
 ) -> SPGState:
-  """Initialises the parameters and an Adam optimizer for each network."""
+  """Initialises the parameters and an Adam optimizer for each network.
+
+  A segmenter configured to start from ImageNet gets `backbone`
+  (`load_backbone`'s; loaded here if None) as its backbone's parameters.
+  """
   params = networks.init(rng, config.data.image_size)
+  if networks.seg is not None and segmenter.uses_pretrained_backbone(
+      config.model.segmenter):
+    params["seg"] = segmenter.with_backbone(
+        params["seg"], load_backbone(config) if backbone is None else backbone
+    )
   apply_fns = {
       name: getattr(networks, name).apply for name in params
   }
@@ -152,11 +192,17 @@ class _StepBuilder:
     )
     return loss, (metrics, completed)
 
-  def _sg_generator_loss(self, sg_params, disc_params, batch, labels):
-    """SG-Net's loss rendering from `labels`; returns it, metrics, output."""
+  def _sg_generator_loss(self, sg_params, disc_params, batch, labels, frozen):
+    """SG-Net's loss rendering from `labels`; returns it, metrics, output.
+
+    `frozen` holds the perceptual networks' parameters (`perceptual.terms`).
+    """
     networks = self.networks
     generated, output = networks.render(
         sg_params, batch["image"], labels, batch["mask"]
+    )
+    perceptual_terms = perceptual.terms(
+        frozen, generated, batch["image"], self.loss_config
     )
     fake = networks.sg_disc.apply(
         disc_params, networks.sg_disc_input(labels, batch["mask"], output)
@@ -175,6 +221,7 @@ class _StepBuilder:
         real,
         self.loss_config,
         axis_name=sharding.BATCH_AXIS,
+        perceptual_terms=perceptual_terms,
     )
     return loss, (metrics, output)
 
@@ -224,9 +271,10 @@ class _StepBuilder:
     )
 
   def seg_step(
-      self, state: SPGState, batch: Batch
+      self, state: SPGState, batch: Batch, frozen: Frozen
   ) -> tuple[SPGState, Metrics]:
     """Phase 'seg': the segmenter, on the known region of corrupted images."""
+    del frozen  # SG-Net's alone
 
     def loss_fn(seg_params):
       logits = self.networks.seg.apply(
@@ -244,8 +292,11 @@ class _StepBuilder:
     seg, metrics["learning_rate"] = self._update("seg", state.seg, grads)
     return state.replace(seg=seg), _prefixed("seg", metrics)
 
-  def sp_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
+  def sp_step(
+      self, state: SPGState, batch: Batch, frozen: Frozen
+  ) -> tuple[SPGState, Metrics]:
     """Phase 'sp': SP-Net and its discriminator."""
+    del frozen  # SG-Net's alone
     known, real = self._known_and_real_labels(state, batch)
     (metrics, completed), grads = _averaged_gradients(
         self._sp_generator_loss,
@@ -259,7 +310,9 @@ class _StepBuilder:
     sp_disc, metrics = self._train_sp(state, batch, metrics, completed, real)
     return state.replace(sp=sp, sp_disc=sp_disc), metrics
 
-  def sg_step(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
+  def sg_step(
+      self, state: SPGState, batch: Batch, frozen: Frozen
+  ) -> tuple[SPGState, Metrics]:
     """Phase 'sg': SG-Net and its discriminator, on ground-truth labels."""
     labels = self.networks.one_hot(batch["label"])
     (metrics, output), grads = _averaged_gradients(
@@ -268,13 +321,14 @@ class _StepBuilder:
         state.sg_disc.params,
         batch,
         labels,
+        frozen,
     )
     sg, metrics["learning_rate"] = self._update("sg", state.sg, grads)
     sg_disc, metrics = self._train_sg(state, batch, labels, metrics, output)
     return state.replace(sg=sg, sg_disc=sg_disc), metrics
 
   def joint_step(
-      self, state: SPGState, batch: Batch
+      self, state: SPGState, batch: Batch, frozen: Frozen
   ) -> tuple[SPGState, Metrics]:
     """Phase 'joint': SG-Net renders SP-Net's labels; all four update."""
     known, real = self._known_and_real_labels(state, batch)
@@ -284,7 +338,8 @@ class _StepBuilder:
           generator_params["sp"], state.sp_disc.params, batch, known, real
       )
       sg_loss, (sg_metrics, output) = self._sg_generator_loss(
-          generator_params["sg"], state.sg_disc.params, batch, completed
+          generator_params["sg"], state.sg_disc.params, batch, completed,
+          frozen
       )
       true_labels_weight = self.loss_config.joint_true_labels_weight
       if true_labels_weight:
@@ -293,6 +348,7 @@ class _StepBuilder:
             state.sg_disc.params,
             batch,
             self.networks.one_hot(batch["label"]),
+            frozen,
         )
         sg_metrics["loss_true_labels"] = true_labels_loss
         sg_loss += true_labels_weight * true_labels_loss
@@ -342,10 +398,59 @@ def _prefixed(prefix: str, metrics: Metrics) -> Metrics:
   return {f"{prefix}/{key}": value for key, value in metrics.items()}
 
 
+class BoundStep:
+  """A compiled step with the frozen perceptual parameters bound.
+
+  Called, and lowered, as `step(state, batch)`. The parameters reach the
+  compiled program as its third argument, not as constants baked into it,
+  so a 20-million-parameter VGG19 neither bloats the program nor changes
+  its cache key.
+
+  Attributes:
+    jitted: the compiled function of (state, batch, frozen).
+    frozen: the bound parameters, on every device.
+  """
+
+  def __init__(self, jitted: Any, frozen: Frozen):
+    self.jitted = jitted
+    self.frozen = frozen
+
+  def __call__(self, state: SPGState, batch: Batch) -> tuple[SPGState, Metrics]:
+    return self.jitted(state, batch, self.frozen)
+
+  def lower(self, state: SPGState, batch: Batch) -> Any:
+    return self.jitted.lower(state, batch, self.frozen)
+
+
 def make_train_steps(
-    config: ml_collections.ConfigDict, networks: spg.Networks, mesh: Mesh
-) -> dict[str, StepFn]:
-  """Compiles one data-parallel step per phase over `mesh`, state donated."""
+    config: ml_collections.ConfigDict,
+    networks: spg.Networks,
+    mesh: Mesh,
+    frozen: Frozen | None = None,
+) -> dict[str, BoundStep]:
+  """Compiles one data-parallel step per phase over `mesh`, state donated.
+
+  Args:
+    config: the run's config.
+    networks: its networks.
+    mesh: the devices, the batch split over their 'batch' axis.
+    frozen: the parameters of the enabled perceptual terms' networks
+      (`perceptual.load_params`), placed here on every device of `mesh`;
+      None for a config without perceptual terms.
+
+  Raises:
+    ValueError: the config enables perceptual terms whose parameters
+      `frozen` lacks.
+  """
+  frozen = frozen or {}
+  missing = [term for term in perceptual.enabled_terms(config.loss)
+             if term not in frozen]
+  if missing:
+    raise ValueError(
+        f"The config enables the perceptual terms {missing}, but their"
+        " networks' parameters were not given (perceptual.load_params)."
+    )
+  frozen = sharding.replicate(frozen, mesh)
   builder = _StepBuilder(config, networks)
   per_device_steps = {
       "seg": builder.seg_step,
@@ -354,21 +459,22 @@ def make_train_steps(
       "joint": builder.joint_step,
   }
 
-  def data_parallel(per_device_step: StepFn) -> StepFn:
-    def step(state, batch):
-      new_state, metrics = per_device_step(state, batch)
+  def data_parallel(per_device_step: PerDeviceStepFn) -> BoundStep:
+    def step(state, batch, frozen):
+      new_state, metrics = per_device_step(state, batch, frozen)
       new_state = new_state.replace(step=state.step + 1)
       return new_state, jax.lax.pmean(metrics, sharding.BATCH_AXIS)
 
-    return jax.jit(
+    jitted = jax.jit(
         jax.shard_map(
             step,
             mesh=mesh,
-            in_specs=(P(), P(sharding.BATCH_AXIS)),
+            in_specs=(P(), P(sharding.BATCH_AXIS), P()),
             out_specs=(P(), P()),
         ),
         donate_argnums=0,
     )
+    return BoundStep(jitted, frozen)
 
   return {
       phase: data_parallel(per_device_steps[phase])
