@@ -191,6 +191,11 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # for JAX's default of one; scheduler: XLA:CPU's order of operations.
   config.cpu = ml_collections.ConfigDict(dict(devices=0, scheduler="default"))
 
+  # A step whose losses or updated parameters are not finite is never
+  # applied; then 'stop' ends the run at the next log or checkpoint, naming
+  # the step, phase and terms, and 'skip' goes on, counting such steps
+  # (spg_jax.training.divergence).
+  config.on_nonfinite = "stop"
   config.log_every_steps = 100
   config.sample_every_steps = 2_000
   config.num_samples = 4

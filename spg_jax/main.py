@@ -20,6 +20,9 @@ from spg_jax.data import preparation
 from spg_jax.pretrained import conversion
 from spg_jax.pretrained import published
 from spg_jax.runtime import host_cpu
+from spg_jax.runtime import preemption
+from spg_jax.runtime import workdir_lock
+from spg_jax.training import divergence
 from spg_jax.training import loop
 from spg_jax.training import resume_check
 
@@ -71,6 +74,13 @@ def main(argv: list[str]) -> None:
     sys.exit(f"Resume refused: {error}")
   except (published.WeightsUnavailableError, conversion.WeightsError) as error:
     sys.exit(f"Pretrained weights: {error}")
+  except divergence.DivergenceError as error:
+    sys.exit(str(error))
+  except (workdir_lock.WorkdirInUseError,
+          workdir_lock.WorkdirNotWritableError) as error:
+    sys.exit(str(error))
+  except preemption.Preempted as stopped:
+    logging.info("%s", stopped)  # exits 0: the run ended as asked
 
 
 def run() -> None:

@@ -3,10 +3,20 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
+
+import jax
+import numpy as np
 
 import pytest
+
+from configs import synthetic
+from spg_jax.models import spg
+from spg_jax.training import checkpoints
+from spg_jax.training import steps
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -138,3 +148,95 @@ def test_cityscapes_without_its_archives_says_what_to_do(
   # It stopped before creating any state: no checkpoint, no event file.
   assert not (workdir / "checkpoints").exists()
   assert not list(workdir.glob("events.out.tfevents.*"))
+
+
+# A tiny run of 18 steps (6 per phase), saving after every step and
+# evaluating every 4, so that a kill at any moment lands in a step, a save
+# or an evaluation.
+_KILL_RUN_OVERRIDES = {
+    "data.name": "synthetic_scenes/s32",
+    "schedule.sp.steps": 6,
+    "schedule.sg.steps": 6,
+    "schedule.joint.steps": 6,
+    "checkpoint_every_steps": 1,
+    "keep_checkpoints": 2,
+    "eval_every_steps": 4,
+    "log_every_steps": 1,
+}
+
+
+def _kill_run_config(data_dir):
+  config = synthetic.get_config("tiny")
+  config.update_from_flattened_dict(_KILL_RUN_OVERRIDES)
+  config.data.data_dir = str(data_dir)
+  return config
+
+
+def _kill_run_command(workdir, data_dir):
+  overrides = {**_KILL_RUN_OVERRIDES, "data.data_dir": data_dir}
+  return [sys.executable, "-m", "spg_jax.main",
+          "--config=configs/synthetic.py:tiny", f"--workdir={workdir}",
+          *(f"--config.{key}={value}" for key, value in overrides.items())]
+
+
+def _saved_steps(workdir):
+  directory = workdir / "checkpoints"
+  if not directory.exists():
+    return set()
+  return {int(p.name) for p in directory.iterdir() if p.name.isdigit()}
+
+
+def _final_state(workdir, data_dir):
+  config = _kill_run_config(data_dir)
+  networks = spg.Networks.from_config(config)
+  template = steps.create_train_state(config, networks, jax.random.key(1))
+  manager = checkpoints.make_manager(workdir, config)
+  state, meta = checkpoints.restore_latest(manager, template)
+  return jax.device_get(state), meta
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_rerunning_ends_exactly_as_one_run(
+    tmp_path, scenes_data_dir
+):
+  """Killed three times, each a random moment (seeded) after a new
+  checkpoint lands (in a step, a save in the background or an evaluation),
+  and rerun with the same command each time, the run ends with the
+  parameters of an uninterrupted run, bit for bit: the data stream resumes
+  at the step saved, so no example is seen twice or skipped, and a
+  half-written checkpoint is never restored."""
+  whole = tmp_path / "whole"
+  result = subprocess.run(_kill_run_command(whole, scenes_data_dir),
+                          cwd=_REPO, capture_output=True, text=True,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  killed = tmp_path / "killed"
+  rng = np.random.default_rng(0)
+  kills = []
+  while len(kills) < 3:
+    seen = _saved_steps(killed)
+    process = subprocess.Popen(_kill_run_command(killed, scenes_data_dir),
+                               cwd=_REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while (process.poll() is None and _saved_steps(killed) <= seen
+           and time.monotonic() < deadline):
+      time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, 0.5))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended first"
+    kills.append(max(_saved_steps(killed), default=0))
+  result = subprocess.run(_kill_run_command(killed, scenes_data_dir),
+                          cwd=_REPO, capture_output=True, text=True,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert kills == sorted(kills) and kills[-1] < 18, kills
+  expected, _ = _final_state(whole, scenes_data_dir)
+  resumed, meta = _final_state(killed, scenes_data_dir)
+  assert meta["step"] == 18
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(resumed),
+                  strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert not list((killed / "checkpoints").glob("*tmp*"))
+  assert not (killed / "run.lock").exists()

@@ -1,6 +1,7 @@
 """Tests of the training loop: end to end, resume, and config checks."""
 
 import json
+import signal
 import time
 
 import jax
@@ -12,8 +13,10 @@ from configs import synthetic
 from spg_jax.data import input_pipeline
 from spg_jax.models import spg
 from spg_jax.runtime import atomic_files
+from spg_jax.runtime import preemption
 from spg_jax.runtime import sharding
 from spg_jax.training import checkpoints
+from spg_jax.training import divergence
 from spg_jax.training import loop
 from spg_jax.training import resume_check
 from spg_jax.training import schedules
@@ -167,6 +170,97 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
   whole, _ = _final_params(tmp_path / "whole")
   resumed, _ = _final_params(tmp_path / "resumed")
   for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def _poisoned_at(poisoned_step):
+  """create_train_iterator whose batch for step `poisoned_step` (from 0)
+  holds NaN images."""
+  make_iterator = input_pipeline.create_train_iterator
+
+  def poisoned(config, source, start_step=0):
+    batches = make_iterator(config, source, start_step)
+    for step, batch in enumerate(batches, start_step):
+      if step == poisoned_step:
+        batch = {**batch, "image": np.full_like(batch["image"], np.nan)}
+      yield batch
+
+  return poisoned
+
+
+def test_a_nonfinite_step_stops_the_run_keeping_the_last_good_checkpoint(
+    tmp_path, scenes_data_dir, monkeypatch
+):
+  """The tiny run: sp steps 1-2, sg 3-4, joint 5-6; a checkpoint every 3
+  steps, a log every 2. Step 4's batch is NaN."""
+  config = _run_config(scenes_data_dir)
+  monkeypatch.setattr(input_pipeline, "create_train_iterator",
+                      _poisoned_at(3))
+  with pytest.raises(
+      divergence.DivergenceError,
+      match=r"Training diverged at step 4 \(phase sg\): .*sg/l1_hole.* not"
+      r" finite\. That step's update was not applied, 1 step\(s\) of this"
+      r" window were bad, and the latest checkpoint, step 3, was saved"
+      r" before it\. .*--config.on_nonfinite=skip"):
+    loop.train_and_evaluate(config, str(tmp_path))
+  manager = checkpoints.make_manager(tmp_path, config)
+  manager.wait_until_finished()
+  assert manager.all_steps() == [3]
+  assert not (tmp_path / "eval").exists()
+
+
+def test_skip_goes_on_without_the_nonfinite_steps_update(
+    tmp_path, scenes_data_dir, monkeypatch
+):
+  config = _run_config(scenes_data_dir)
+  config.on_nonfinite = "skip"
+  monkeypatch.setattr(input_pipeline, "create_train_iterator",
+                      _poisoned_at(3))
+  results = loop.train_and_evaluate(config, str(tmp_path))
+  assert all(np.isfinite(value) for value in results.values())
+  state, _ = _final_params(tmp_path)
+  assert int(state.step) == 6
+  # SG-Net updates in 2 sg and 2 joint steps; the NaN one was dropped.
+  assert (int(state.sg.step), int(state.sp.step)) == (3, 4)
+  for leaf in jax.tree.leaves(state.params):
+    assert np.all(np.isfinite(leaf))
+
+
+def test_sigterm_saves_the_step_and_a_rerun_ends_like_an_uninterrupted_run(
+    tmp_path, scenes_data_dir, monkeypatch
+):
+  """SIGTERM, sent while the loop reads the batch of step 3 (from 0), ends
+  the run after that step with its checkpoint saved, though checkpoints
+  fall every 3 steps; the same call again finishes the run exactly."""
+  config = _run_config(scenes_data_dir)
+  loop.train_and_evaluate(config, str(tmp_path / "whole"))
+  make_iterator = input_pipeline.create_train_iterator
+  handler_before = signal.getsignal(signal.SIGTERM)
+
+  def signalling_iterator(config, source, start_step=0):
+    batches = make_iterator(config, source, start_step)
+    for step, batch in enumerate(batches, start_step):
+      if step == 3 + config.prefetch_batches:
+        # The loop's handler, not one that would end pytest.
+        assert signal.getsignal(signal.SIGTERM) is not handler_before
+        signal.raise_signal(signal.SIGTERM)
+      yield batch
+
+  monkeypatch.setattr(input_pipeline, "create_train_iterator",
+                      signalling_iterator)
+  with pytest.raises(preemption.Preempted, match="after step 4, saved") as (
+      stopped):
+    loop.train_and_evaluate(config, str(tmp_path / "resumed"))
+  monkeypatch.undo()
+  assert stopped.value.step == 4
+  assert signal.getsignal(signal.SIGTERM) is handler_before
+  manager = checkpoints.make_manager(tmp_path / "resumed", config)
+  assert manager.all_steps() == [3, 4]
+  loop.train_and_evaluate(config, str(tmp_path / "resumed"))
+  whole, _ = _final_params(tmp_path / "whole")
+  resumed, _ = _final_params(tmp_path / "resumed")
+  for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed),
+                  strict=True):
     np.testing.assert_array_equal(a, b)
 
 

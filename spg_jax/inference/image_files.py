@@ -39,6 +39,11 @@ def _open(path: epath.PathLike, what: str) -> Image.Image:
   try:
     image = Image.open(io.BytesIO(path.read_bytes()))
     image.load()
+  except Image.DecompressionBombError as error:
+    raise InputError(
+        f"The {what} {path} is too large to read safely ({error}); scale it"
+        " down first."
+    ) from None
   except (OSError, ValueError) as error:
     raise InputError(
         f"The {what} {path} is not a readable image ({error}); give a PNG or"

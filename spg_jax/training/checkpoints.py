@@ -22,9 +22,18 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 def make_manager(
-    workdir: epath.PathLike, config: ml_collections.ConfigDict
+    workdir: epath.PathLike,
+    config: ml_collections.ConfigDict,
+    owner: bool = False,
 ) -> ocp.CheckpointManager:
-  """A manager of `workdir/checkpoints` keeping the latest few checkpoints."""
+  """A manager of `workdir/checkpoints` keeping the latest few checkpoints.
+
+  Orbax writes a checkpoint into a temporary directory and renames it when
+  whole, so a run killed mid-save leaves a temporary directory, never a
+  step that looks whole. The run that owns the workdir (`owner`: the
+  training loop, which holds its lock) removes such leftovers; readers
+  (inference, evaluation) leave them, as they may belong to a live save.
+  """
   directory = epath.Path(workdir) / CHECKPOINT_DIR
   if not directory.is_absolute() and "://" not in str(directory):
     directory = directory.absolute()
@@ -33,6 +42,7 @@ def make_manager(
       options=ocp.CheckpointManagerOptions(
           max_to_keep=config.keep_checkpoints,
           enable_async_checkpointing=True,
+          cleanup_tmp_directories=owner,
       ),
   )
 

@@ -15,6 +15,7 @@ from spg_jax.models import space_to_depth
 from spg_jax.models import spg
 from spg_jax.pretrained import resnet
 from spg_jax.runtime import host_cpu
+from spg_jax.training import divergence
 from spg_jax.training import losses
 from spg_jax.training import perceptual
 from spg_jax.training import schedules
@@ -29,6 +30,7 @@ def check_model_and_steps(
     ValueError: naming the config key at fault and how to fix it.
   """
   perceptual.check_config(config.loss, config.data.image_size)
+  divergence.check_config(config.on_nonfinite)
   # Refuses cross_entropy_on_void=False with a table that has no void class.
   losses.excluded_cross_entropy_class(config.loss, config.data.classes)
   host_cpu.check_cpu_config(config.cpu)

@@ -6,6 +6,7 @@ are in `spg_jax.training.steps`.
 """
 
 from collections.abc import Callable
+import contextlib
 import functools
 
 from absl import logging
@@ -25,9 +26,12 @@ from spg_jax.models import spg
 from spg_jax.runtime import atomic_files
 from spg_jax.runtime import compilation_cache
 from spg_jax.runtime import dispatch_window
+from spg_jax.runtime import preemption
 from spg_jax.runtime import sharding
+from spg_jax.runtime import workdir_lock
 from spg_jax.training import checkpoints
 from spg_jax.training import config_checks
+from spg_jax.training import divergence
 from spg_jax.training import perceptual
 from spg_jax.training import resume_check
 from spg_jax.training import samples
@@ -54,12 +58,23 @@ def _is_due(step: int, every: int, last_step: int) -> bool:
   return step == last_step or (every > 0 and step % every == 0)
 
 
-def _average(window: list[steps.Metrics]) -> dict[str, float]:
-  """Averages each metric over the steps of `window` that reported it."""
+def _records(
+    window: list[tuple[int, str, steps.Metrics]]
+) -> list[divergence.StepRecord]:
+  """The window's (step, phase, device metrics), read to the host."""
+  host = jax.device_get([metrics for _, _, metrics in window])
+  return [
+      divergence.StepRecord(step, phase, {k: float(v) for k, v in m.items()})
+      for (step, phase, _), m in zip(window, host)
+  ]
+
+
+def _average(records: list[divergence.StepRecord]) -> dict[str, float]:
+  """Averages each metric over the steps that reported it."""
   values: dict[str, list[float]] = {}
-  for metrics in jax.device_get(window):
-    for key, value in metrics.items():
-      values.setdefault(key, []).append(float(value))
+  for record in records:
+    for key, value in record.metrics.items():
+      values.setdefault(key, []).append(value)
   return {f"train/{key}": float(np.mean(v)) for key, v in values.items()}
 
 
@@ -82,6 +97,12 @@ def train_and_evaluate(
     preparation.DataError: the data files are missing or broken.
     published.WeightsUnavailableError, conversion.WeightsError: a
       perceptual term's converted weights are missing or damaged.
+    divergence.DivergenceError: a step was not finite and
+      `config.on_nonfinite` is 'stop'.
+    preemption.Preempted: SIGTERM arrived; the step it arrived in was
+      finished and saved (the save waited for).
+    workdir_lock.WorkdirInUseError: another live run holds the workdir.
+    workdir_lock.WorkdirNotWritableError: the workdir cannot be written.
   """
   workdir = epath.Path(workdir)
   mesh = sharding.make_mesh()
@@ -92,7 +113,24 @@ def train_and_evaluate(
   # The data config is checked, then missing or broken data files fail,
   # before anything compiles.
   source = data_source.DataSource.resolve(config.data)
-  manager = checkpoints.make_manager(workdir, config)
+  # One run per workdir; process 0 holds the lock for all of a run's hosts.
+  lock = (workdir_lock.hold(workdir) if jax.process_index() == 0
+          else contextlib.nullcontext())
+  with lock:
+    return _train(config, workdir, mesh, source, frozen, backbone)
+
+
+def _train(
+    config: ml_collections.ConfigDict,
+    workdir: epath.Path,
+    mesh: Mesh,
+    source: data_source.DataSource,
+    frozen: steps.Frozen,
+    backbone: dict | None,
+) -> dict[str, float]:
+  """`train_and_evaluate` once its inputs are checked and the workdir is
+  the run's alone."""
+  manager = checkpoints.make_manager(workdir, config, owner=True)
   resume_check.check_config_unchanged(config, workdir, manager)
   networks = spg.Networks.from_config(config)
   compilation_cache.use(config.compilation_cache_dir, workdir)
@@ -132,30 +170,46 @@ def train_and_evaluate(
       every_secs=_PROGRESS_EVERY_SECONDS,
   )
 
-  window: list[steps.Metrics] = []
+  # Each step's number, phase and metrics since the last log, read on the
+  # host only when logged or before a checkpoint.
+  window: list[tuple[int, str, steps.Metrics]] = []
   in_flight = dispatch_window.DispatchWindow()
-  for step in range(start_step, num_steps):
-    phase = schedules.phase_at(step, config.schedule)
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = next(train_iter)
-      state, metrics = train_steps[phase](state, batch)
-    in_flight.add(metrics)
-    window.append(metrics)
-    done = step + 1
-    report_progress(done)
-    if _is_due(done, config.log_every_steps, num_steps):
-      writer.write_scalars(done, _average(window))
-      window = []
-    if _is_due(done, config.sample_every_steps, num_steps):
-      _write_samples(
-          config, complete, state, sample_batch,
-          source.class_table, done, workdir, writer,
-      )
-    if _is_due(done, config.checkpoint_every_steps, num_steps):
-      checkpoints.save(manager, done, state, phase, config)
-    if config.eval_every_steps and done % config.eval_every_steps == 0:
-      if done < num_steps:
-        _write_eval(config, source, eval_step, state, mesh, writer, done)
+  with preemption.StopRequest() as stop_request:
+    for step in range(start_step, num_steps):
+      phase = schedules.phase_at(step, config.schedule)
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        batch = next(train_iter)
+        state, metrics = train_steps[phase](state, batch)
+      in_flight.add(metrics)
+      done = step + 1
+      window.append((done, phase, metrics))
+      report_progress(done)
+      if _is_due(done, config.log_every_steps, num_steps):
+        records = _records(window)
+        skipped = divergence.check(records, config.on_nonfinite,
+                                   manager.latest_step())
+        writer.write_scalars(
+            done, _average(records) | {"train/skipped_steps": skipped}
+        )
+        window = []
+      if _is_due(done, config.sample_every_steps, num_steps):
+        _write_samples(
+            config, complete, state, sample_batch,
+            source.class_table, done, workdir, writer,
+        )
+      if (_is_due(done, config.checkpoint_every_steps, num_steps)
+          or stop_request.requested):
+        # Nothing is saved after a non-finite step the run should stop at.
+        divergence.check(_records(window), config.on_nonfinite,
+                         manager.latest_step())
+        checkpoints.save(manager, done, state, phase, config)
+      if stop_request.requested:
+        manager.wait_until_finished()
+        writer.flush()
+        raise preemption.Preempted(done)
+      if config.eval_every_steps and done % config.eval_every_steps == 0:
+        if done < num_steps:
+          _write_eval(config, source, eval_step, state, mesh, writer, done)
 
   results = _write_eval(
       config, source, eval_step, state, mesh, writer, num_steps

@@ -35,7 +35,9 @@ from spg_jax.training import checkpoints
 # Keys that change no result of a run, only when or how it reports, saves
 # and runs on its hosts. data_dir and manual_dir say where the same dataset
 # (its name and version are data.name) is stored, the *_weights keys where
-# the same pretrained weights are, and eval's weights serve evaluation only.
+# the same pretrained weights are, and eval's weights serve evaluation only;
+# on_nonfinite matters only once a step fails (a diverged run may resume
+# with 'skip').
 ALWAYS_ALLOWED = (
     "log_every_steps",
     "sample_every_steps",
@@ -56,6 +58,7 @@ ALWAYS_ALLOWED = (
     "loss.vgg19_weights",
     "eval.lpips_weights",
     "eval.fid_weights",
+    "on_nonfinite",
     "resume_allow_changes",
 )
 

@@ -37,6 +37,10 @@ from spg_jax.training import losses
 from spg_jax.training import perceptual
 from spg_jax.training import schedules
 
+# The metric that is 1.0 for a step whose losses or updated parameters were
+# not finite, whose update was therefore not applied.
+NONFINITE = "nonfinite"
+
 # The value of config.model.segmenter.backbone_weights that names the
 # weights cache's converted ResNet-50.
 IMAGENET_BACKBONE = "imagenet"
@@ -372,6 +376,33 @@ class _StepBuilder:
     )
 
 
+def _all_finite(tree: Any) -> jax.Array:
+  """Whether every float in `tree` is finite, as a boolean scalar."""
+  checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+            if jnp.issubdtype(leaf.dtype, jnp.floating)]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+
+
+def _keep_if_nonfinite(
+    state: SPGState, new_state: SPGState, metrics: Metrics
+) -> tuple[SPGState, jax.Array]:
+  """`new_state`, or `state` where a metric or a new parameter is not
+  finite; and 1.0 for such a step, 0.0 for a good one.
+
+  A NaN or Inf in a gradient reaches the parameters through Adam, so
+  checking the losses and the updated parameters catches every non-finite
+  step, on the device, with no sync. Metrics and parameters are the same on
+  every device (averaged, and updated from averaged gradients), so every
+  device keeps or drops the update alike. The caller decides, at its next
+  read of the metrics, whether to stop (`config.on_nonfinite`).
+  """
+  finite = _all_finite(metrics) & _all_finite(new_state.params)
+  kept = jax.tree.map(
+      lambda new, old: jnp.where(finite, new, old), new_state, state
+  )
+  return kept, 1.0 - finite.astype(jnp.float32)
+
+
 def _averaged_gradients(loss_fn, params, *args):
   """Returns `loss_fn`'s aux output and its gradient averaged over devices.
 
@@ -462,8 +493,11 @@ def make_train_steps(
   def data_parallel(per_device_step: PerDeviceStepFn) -> BoundStep:
     def step(state, batch, frozen):
       new_state, metrics = per_device_step(state, batch, frozen)
-      new_state = new_state.replace(step=state.step + 1)
-      return new_state, jax.lax.pmean(metrics, sharding.BATCH_AXIS)
+      metrics = jax.lax.pmean(metrics, sharding.BATCH_AXIS)
+      new_state, metrics[NONFINITE] = _keep_if_nonfinite(
+          state, new_state, metrics
+      )
+      return new_state.replace(step=state.step + 1), metrics
 
     jitted = jax.jit(
         jax.shard_map(
