@@ -41,7 +41,8 @@ def test_train_figures_count_the_flops_of_every_device(monkeypatch):
   """The counted FLOPs are the whole mesh's: the same for one device or four
   at the same global batch. XLA's count, one device's share scaled to the
   mesh, is nearly the same (each device repeats the optimizer's update of
-  the replicated parameters: 3% more here)."""
+  the replicated parameters and the check that they are finite: 7.5% more
+  on this tiny network, whose convolutions are few)."""
   config = _tiny_config()
   results_4 = benchmark.measure_train(config, "sp", 1, 1, 1)
   assert results_4["device_count"] == 4
@@ -55,7 +56,7 @@ def test_train_figures_count_the_flops_of_every_device(monkeypatch):
   assert results_1["device_count"] == 1
   assert results_4["flops_per_step"] == results_1["flops_per_step"]
   assert results_4["xla_flops_per_step"] == pytest.approx(
-      results_1["xla_flops_per_step"], rel=0.05
+      results_1["xla_flops_per_step"], rel=0.1
   )
 
 

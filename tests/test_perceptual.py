@@ -122,7 +122,7 @@ def test_bad_perceptual_settings_are_refused(tmp_path, overrides, message):
 def test_sg_step_with_lpips_lowers_it_on_a_fixed_batch(seeded_weights_dir):
   """A tiny SG-Net trained by LPIPS alone (seeded AlexNet converted by the
   real converter; every other term's weight 0): the step passes the frozen
-  weights in, and the term falls at every step."""
+  weights in, and the term falls at every one of 12 steps."""
   config = synthetic.get_config("tiny")
   config.data.image_size = _HEIGHT
   config.batch_size = 2
@@ -148,10 +148,10 @@ def test_sg_step_with_lpips_lowers_it_on_a_fixed_batch(seeded_weights_dir):
       "mask": mask,
   }, mesh)
   values = []
-  for _ in range(30):
+  for _ in range(12):
     state, metrics = step(state, batch)
     values.append(float(metrics["sg/lpips"]))
-  # Seen: 0.186 falling to 0.134.
+  # Seen: 0.186 falling to 0.159.
   assert np.all(np.diff(values) < 0), values
   assert values[-1] < 0.9 * values[0], values
 

@@ -133,11 +133,27 @@ def test_tiny_config_trains_and_evaluates_end_to_end(trained_run):
   }
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_params(scenes_data_dir, tmp_path_factory):
+  """The final parameters of `_run_config`'s run, never stopped; shared by
+  the tests that stop and resume it (one xdist group, "uninterrupted")."""
+  workdir = tmp_path_factory.mktemp("uninterrupted")
+  loop.train_and_evaluate(_run_config(scenes_data_dir), str(workdir))
+  return _final_params(workdir)[0]
+
+
+def _assert_equal_params(expected, workdir):
+  resumed, _ = _final_params(workdir)
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(resumed),
+                  strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.xdist_group("uninterrupted")
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
-    tmp_path, scenes_data_dir, monkeypatch
+    tmp_path, scenes_data_dir, monkeypatch, uninterrupted_params
 ):
   config = _run_config(scenes_data_dir)
-  loop.train_and_evaluate(config, str(tmp_path / "whole"))
 
   make_iterator = input_pipeline.create_train_iterator
 
@@ -166,11 +182,7 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(
   config.log_every_steps = 1
   config.prefetch_batches = 1
   loop.train_and_evaluate(config, str(tmp_path / "resumed"))
-
-  whole, _ = _final_params(tmp_path / "whole")
-  resumed, _ = _final_params(tmp_path / "resumed")
-  for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed), strict=True):
-    np.testing.assert_array_equal(a, b)
+  _assert_equal_params(uninterrupted_params, tmp_path / "resumed")
 
 
 def _poisoned_at(poisoned_step):
@@ -226,14 +238,14 @@ def test_skip_goes_on_without_the_nonfinite_steps_update(
     assert np.all(np.isfinite(leaf))
 
 
+@pytest.mark.xdist_group("uninterrupted")
 def test_sigterm_saves_the_step_and_a_rerun_ends_like_an_uninterrupted_run(
-    tmp_path, scenes_data_dir, monkeypatch
+    tmp_path, scenes_data_dir, monkeypatch, uninterrupted_params
 ):
   """SIGTERM, sent while the loop reads the batch of step 3 (from 0), ends
   the run after that step with its checkpoint saved, though checkpoints
   fall every 3 steps; the same call again finishes the run exactly."""
   config = _run_config(scenes_data_dir)
-  loop.train_and_evaluate(config, str(tmp_path / "whole"))
   make_iterator = input_pipeline.create_train_iterator
   handler_before = signal.getsignal(signal.SIGTERM)
 
@@ -257,11 +269,7 @@ def test_sigterm_saves_the_step_and_a_rerun_ends_like_an_uninterrupted_run(
   manager = checkpoints.make_manager(tmp_path / "resumed", config)
   assert manager.all_steps() == [3, 4]
   loop.train_and_evaluate(config, str(tmp_path / "resumed"))
-  whole, _ = _final_params(tmp_path / "whole")
-  resumed, _ = _final_params(tmp_path / "resumed")
-  for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed),
-                  strict=True):
-    np.testing.assert_array_equal(a, b)
+  _assert_equal_params(uninterrupted_params, tmp_path / "resumed")
 
 
 def _checkpointed_workdir(workdir, config):
@@ -395,3 +403,22 @@ def test_a_checkpoint_without_a_config_is_checked_against_config_json(
     _check(tmp_path, config)
   assert "seed: 0 in the checkpoint, 5 now" in str(error.value)
   assert str(tmp_path / "config.json") in str(error.value)
+
+
+def test_a_half_written_checkpoint_is_never_restored_and_its_owner_removes_it(
+    tmp_path):
+  """What a run killed mid-save leaves: Orbax's temporary directory."""
+  config = synthetic.get_config("tiny")
+  manager = checkpoints.make_manager(tmp_path, config, owner=True)
+  checkpoints.save(manager, 3, {"x": np.arange(4.0)}, "sp", config)
+  manager.wait_until_finished()
+  partial = tmp_path / "checkpoints" / "5.orbax-checkpoint-tmp-1796040000"
+  (partial / "state").mkdir(parents=True)
+  (partial / "state" / "half_written").write_bytes(b"\0" * 10)
+  reader = checkpoints.make_manager(tmp_path, config)
+  assert reader.latest_step() == 3
+  assert partial.exists()  # a reader leaves a live run's save alone
+  owner = checkpoints.make_manager(tmp_path, config, owner=True)
+  owner.wait_until_finished()
+  assert owner.latest_step() == 3
+  assert not partial.exists()

@@ -5,7 +5,7 @@ The logic lives here rather than in `main.py` so that a notebook can call
 are in `spg_jax.training.steps`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import contextlib
 import functools
 
@@ -17,6 +17,7 @@ import jax
 from jax.sharding import Mesh
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 
 from spg_jax.data import data_source
 from spg_jax.data import input_pipeline
@@ -174,7 +175,9 @@ def _train(
   # host only when logged or before a checkpoint.
   window: list[tuple[int, str, steps.Metrics]] = []
   in_flight = dispatch_window.DispatchWindow()
-  with preemption.StopRequest() as stop_request:
+  # Whatever ends the loop (a divergence, SIGTERM, Ctrl-C), the saves under
+  # way land first, so the latest checkpoint on disk is whole.
+  with preemption.StopRequest() as stop_request, _saves_landed(manager):
     for step in range(start_step, num_steps):
       phase = schedules.phase_at(step, config.schedule)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
@@ -219,6 +222,15 @@ def _train(
   manager.wait_until_finished()
   writer.flush()
   return results
+
+
+@contextlib.contextmanager
+def _saves_landed(manager: ocp.CheckpointManager) -> Iterator[None]:
+  """Waits for `manager`'s saves under way when the body ends, however."""
+  try:
+    yield
+  finally:
+    manager.wait_until_finished()
 
 
 def _sample_batch(

@@ -41,6 +41,14 @@ from spg_jax.training import schedules
 # not finite, whose update was therefore not applied.
 NONFINITE = "nonfinite"
 
+# The networks each phase's step updates (the fields of SPGState).
+UPDATED_NETWORKS = {
+    "seg": ("seg",),
+    "sp": ("sp", "sp_disc"),
+    "sg": ("sg", "sg_disc"),
+    "joint": ("sp", "sg", "sp_disc", "sg_disc"),
+}
+
 # The value of config.model.segmenter.backbone_weights that names the
 # weights cache's converted ResNet-50.
 IMAGENET_BACKBONE = "imagenet"
@@ -384,10 +392,12 @@ def _all_finite(tree: Any) -> jax.Array:
 
 
 def _keep_if_nonfinite(
-    state: SPGState, new_state: SPGState, metrics: Metrics
+    state: SPGState, new_state: SPGState, metrics: Metrics,
+    updated: tuple[str, ...],
 ) -> tuple[SPGState, jax.Array]:
-  """`new_state`, or `state` where a metric or a new parameter is not
-  finite; and 1.0 for such a step, 0.0 for a good one.
+  """`new_state`, or `state` where a metric or a new parameter of the
+  `updated` networks is not finite; and 1.0 for such a step, 0.0 for a good
+  one.
 
   A NaN or Inf in a gradient reaches the parameters through Adam, so
   checking the losses and the updated parameters catches every non-finite
@@ -396,11 +406,15 @@ def _keep_if_nonfinite(
   device keeps or drops the update alike. The caller decides, at its next
   read of the metrics, whether to stop (`config.on_nonfinite`).
   """
-  finite = _all_finite(metrics) & _all_finite(new_state.params)
-  kept = jax.tree.map(
-      lambda new, old: jnp.where(finite, new, old), new_state, state
+  finite = _all_finite(metrics) & _all_finite(
+      [getattr(new_state, name).params for name in updated]
   )
-  return kept, 1.0 - finite.astype(jnp.float32)
+  kept = {
+      name: jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                         getattr(new_state, name), getattr(state, name))
+      for name in updated
+  }
+  return new_state.replace(**kept), 1.0 - finite.astype(jnp.float32)
 
 
 def _averaged_gradients(loss_fn, params, *args):
@@ -490,12 +504,13 @@ def make_train_steps(
       "joint": builder.joint_step,
   }
 
-  def data_parallel(per_device_step: PerDeviceStepFn) -> BoundStep:
+  def data_parallel(per_device_step: PerDeviceStepFn,
+                    updated: tuple[str, ...]) -> BoundStep:
     def step(state, batch, frozen):
       new_state, metrics = per_device_step(state, batch, frozen)
       metrics = jax.lax.pmean(metrics, sharding.BATCH_AXIS)
       new_state, metrics[NONFINITE] = _keep_if_nonfinite(
-          state, new_state, metrics
+          state, new_state, metrics, updated
       )
       return new_state.replace(step=state.step + 1), metrics
 
@@ -511,7 +526,7 @@ def make_train_steps(
     return BoundStep(jitted, frozen)
 
   return {
-      phase: data_parallel(per_device_steps[phase])
+      phase: data_parallel(per_device_steps[phase], UPDATED_NETWORKS[phase])
       for phase in schedules.PHASES
       if phase != "seg" or networks.seg is not None
   }
