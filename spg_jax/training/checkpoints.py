@@ -31,8 +31,9 @@ def make_manager(
   Orbax writes a checkpoint into a temporary directory and renames it when
   whole, so a run killed mid-save leaves a temporary directory, never a
   step that looks whole. The run that owns the workdir (`owner`: the
-  training loop, which holds its lock) removes such leftovers; readers
-  (inference, evaluation) leave them, as they may belong to a live save.
+  training loop, which holds its lock) removes such leftovers, in the
+  background, before its first save; readers (inference, evaluation) leave
+  them, as they may belong to a live save.
   """
   directory = epath.Path(workdir) / CHECKPOINT_DIR
   if not directory.is_absolute() and "://" not in str(directory):
