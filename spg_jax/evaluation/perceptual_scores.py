@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from spg_jax.inference import inpaint
 from spg_jax.pretrained import conversion
 from spg_jax.pretrained import converted
 from spg_jax.pretrained import inception
@@ -41,9 +42,8 @@ Batched = Callable[..., np.ndarray]
 @jax.jit
 def _lpips_distances(params, outputs: jax.Array, images: jax.Array
                      ) -> jax.Array:
-  to_signed = lambda x: x.astype(jnp.float32) / 127.5 - 1.0
-  return lpips.LPIPS().apply({"params": params}, to_signed(outputs),
-                             to_signed(images))
+  return lpips.LPIPS().apply({"params": params}, inpaint.to_float(outputs),
+                             inpaint.to_float(images))
 
 
 @jax.jit

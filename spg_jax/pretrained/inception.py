@@ -16,6 +16,7 @@ holds only convolutions.
 """
 
 from collections.abc import Sequence
+import functools
 
 import flax.linen as nn
 import jax
@@ -188,6 +189,7 @@ class InceptionV3FID(nn.Module):
     return jnp.mean(x, axis=(1, 2))
 
 
+@functools.cache
 def _conv_prefixes() -> dict[str, tuple[int, ...]]:
   """Every folded convolution's torch prefix and its Flax kernel shape."""
   shapes = jax.eval_shape(

@@ -12,6 +12,8 @@ hole mask, whose weights start at 0, so the converted backbone computes
 torchvision's network on the (normalised) image.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,6 +57,7 @@ def _torch_prefixes(name: str) -> tuple[str, str]:
   return f"{torch_block}.{layer}", f"{torch_block}.bn{layer[len('conv'):]}"
 
 
+@functools.cache
 def _conv_norms() -> dict[str, tuple[int, ...]]:
   """Every `ConvNorm` of the backbone (path joined by '/') and its Flax
   kernel shape."""

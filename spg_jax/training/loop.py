@@ -202,9 +202,11 @@ def _train(
         )
       if (_is_due(done, config.checkpoint_every_steps, num_steps)
           or stop_request.requested):
-        # Nothing is saved after a non-finite step the run should stop at.
-        divergence.check(_records(window), config.on_nonfinite,
-                         manager.latest_step())
+        # Nothing is saved after a non-finite step the run should stop at
+        # (with 'skip', the log counts them).
+        if config.on_nonfinite == "stop":
+          divergence.check(_records(window), config.on_nonfinite,
+                           manager.latest_step())
         checkpoints.save(manager, done, state, phase, config)
       if stop_request.requested:
         manager.wait_until_finished()
