@@ -562,6 +562,8 @@ def _environment(device: torch.device, config) -> dict[str, Any]:
       # Nor does it fold its convolutions: oneDNN and cuDNN run them as
       # they are.
       "output_conv_forms": {"sp": "direct", "sg": "direct"},
+      # Its transposed convolutions are torch's own.
+      "upsampling_forms": {"sp": "direct", "sg": "direct"},
       "host": platform.node(),
       "cpu_cores": len(os.sched_getaffinity(0)),
       "torch_threads": torch.get_num_threads(),

@@ -35,6 +35,10 @@ def _generator() -> ml_collections.ConfigDict:
           # 'space_to_depth' (spg_jax.models.space_to_depth), the same
           # function and parameters either way.
           output_conv_form="direct",
+          # How the 'transpose' upsamplings are computed: 'phases' or
+          # 'direct' (spg_jax.models.layers.UPSAMPLING_FORMS), the same
+          # function and parameters either way.
+          upsampling_form="phases",
       )
   )
 

@@ -176,28 +176,29 @@ def test_complete_keeps_known_pixels_and_labels_exactly():
   assert predicted.min() >= 0 and predicted.max() < _CLASSES
 
 
+@pytest.mark.parametrize("form", layers.UPSAMPLING_FORMS)
 @pytest.mark.parametrize("dtype, tolerance", [(jnp.float32, 1e-5), (jnp.bfloat16, 0.05)])
-def test_phase_transposed_convolution_equals_flax_conv_transpose(dtype, tolerance):
+def test_upsampling_forms_equal_flax_conv_transpose(form, dtype, tolerance):
   """Same parameters from the same seed, same outputs, same input gradients."""
   x = jnp.asarray(np.random.default_rng(0).normal(size=[2, 5, 7, 6]), jnp.float32)
   reference = flax.linen.ConvTranspose(
       4, (3, 3), strides=(2, 2), padding="SAME", dtype=dtype
   )
-  phases = layers.UpsamplingConvTranspose(4, dtype=dtype)
+  upsampling = layers.UpsamplingConvTranspose(4, dtype=dtype, form=form)
   params = reference.init(jax.random.key(1), x)
   jax.tree.map(
-      np.testing.assert_array_equal, params, phases.init(jax.random.key(1), x)
+      np.testing.assert_array_equal, params, upsampling.init(jax.random.key(1), x)
   )
   params = jax.tree.map(lambda p: p + 0.3, params)  # a non-zero bias too
   expected = reference.apply(params, x).astype(jnp.float32)
-  assert phases.apply(params, x).shape == (2, 10, 14, 4)
+  assert upsampling.apply(params, x).shape == (2, 10, 14, 4)
   np.testing.assert_allclose(
-      phases.apply(params, x).astype(jnp.float32), expected,
+      upsampling.apply(params, x).astype(jnp.float32), expected,
       atol=tolerance, rtol=tolerance,
   )
   grads = [
       jax.grad(lambda p, m=m: jnp.sum(m.apply(p, x).astype(jnp.float32) ** 2))(params)
-      for m in (reference, phases)
+      for m in (reference, upsampling)
   ]
   jax.tree.map(
       lambda a, b: np.testing.assert_allclose(a, b, rtol=tolerance * 10, atol=tolerance * 10),

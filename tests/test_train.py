@@ -46,6 +46,12 @@ def test_bad_batch_size_is_refused_before_compiling(batch_size):
             r"sg_generator.output_conv_form='fft' must be one of"
             r" \('direct', 'space_to_depth'\)",
         ),
+        (
+            "model.sp_generator.upsampling_form",
+            "resize",
+            r"sp_generator.upsampling_form='resize' must be one of"
+            r" \('phases', 'direct'\)",
+        ),
     ],
 )
 def test_bad_model_choices_are_refused_with_the_choices(key, value, message):

@@ -107,6 +107,10 @@ def _environment(
           name: config.model[f"{name}_generator"].output_conv_form
           for name in ("sp", "sg")
       },
+      "upsampling_forms": {
+          name: config.model[f"{name}_generator"].upsampling_form
+          for name in ("sp", "sg")
+      },
       "host": platform.node(),
       "cpu_cores": len(os.sched_getaffinity(0)),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),

@@ -40,7 +40,8 @@ class GlobalGenerator(nn.Module):
   that stage's resolution.
   `output_conv_form` (one of `space_to_depth.CONV_FORMS`) is how the last
   7x7 convolution, to the few output channels, is computed; the parameters
-  are the same either way.
+  are the same either way; so is `upsampling_form` (one of
+  `layers.UPSAMPLING_FORMS`) for the transposed convolutions.
   """
 
   out_features: int
@@ -52,6 +53,7 @@ class GlobalGenerator(nn.Module):
   upsampling: str = "transpose"
   dtype: jnp.dtype = jnp.float32
   output_conv_form: str = "direct"
+  upsampling_form: str = "phases"
 
   @nn.compact
   def __call__(
@@ -110,6 +112,7 @@ class GlobalGenerator(nn.Module):
           features,
           use_bias=layers.conv_bias(self.norm),
           dtype=self.dtype,
+          form=self.upsampling_form,
           name=f"ConvTranspose_{index}",
       )(x)
     batch, height, width, channels = x.shape

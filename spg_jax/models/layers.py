@@ -20,6 +20,14 @@ import jax.numpy as jnp
 from spg_jax.models import space_to_depth
 
 NORMS = ("instance", "none")
+# How a 3x3 stride-2 transposed convolution is computed (the same function
+# and parameters either way): 'phases' as four small convolutions, one per
+# output pixel parity, for XLA:CPU, whose kernel gradient of the input-
+# dilated form is slow; 'direct' as `lax.conv_transpose`, the input-dilated
+# convolution that cuDNN runs as one backward-data call.
+UPSAMPLING_FORMS = ("phases", "direct")
+
+_NHWC_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 DTYPES = ("float32", "bfloat16")
 
 # What a network keeps from its forward pass for the backward pass: 'none'
@@ -138,7 +146,7 @@ class ReflectConv(nn.Module):
 
 
 class UpsamplingConvTranspose(nn.Module):
-  """`nn.ConvTranspose` 3x3, stride 2, 'SAME', as four small convolutions.
+  """`nn.ConvTranspose` 3x3, stride 2, 'SAME', by default as four convolutions.
 
   The same function and the same parameters ('kernel' [3, 3, in, out],
   'bias') as flax's transposed convolution, computed per output phase: the
@@ -148,40 +156,59 @@ class UpsamplingConvTranspose(nn.Module):
   FLOPs are those of the transposed convolution; the point is the backward
   pass, whose kernel gradient XLA:CPU computes 6 to 9 times slower for the
   input-dilated convolution that `lax.conv_transpose` lowers to (BENCHMARKS.md).
+  `form` (one of `UPSAMPLING_FORMS`) chooses between the two.
   """
 
   features: int
   use_bias: bool = True
   dtype: jnp.dtype = jnp.float32
+  form: str = "phases"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.form not in UPSAMPLING_FORMS:
+      raise ValueError(
+          f"Unknown upsampling form {self.form!r}; choose one of"
+          f" {UPSAMPLING_FORMS}."
+      )
     kernel = _kernel(self, 3, x.shape[-1])
     x = x.astype(self.dtype)
-    # Along one axis, output 2p sees taps 0 and 2 (inputs p-1 and p), output
-    # 2p+1 sees tap 1 (input p): (taps, zero padding before) per parity.
-    parities = (((0, 2), 1), ((1,), 0))
-    rows = []
-    for row_taps, row_pad in parities:
-      row = []
-      for col_taps, col_pad in parities:
-        row.append(
-            jax.lax.conv_general_dilated(
-                x,
-                kernel[jnp.array(row_taps)][:, jnp.array(col_taps)],
-                window_strides=(1, 1),
-                padding=((row_pad, 0), (col_pad, 0)),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
-        )
-      rows.append(jnp.stack(row, axis=3))
-    batch, height, width, _ = x.shape
-    y = jnp.stack(rows, axis=2).reshape(
-        batch, 2 * height, 2 * width, self.features
-    )
+    if self.form == "direct":
+      y = jax.lax.conv_transpose(
+          x, kernel, (2, 2), "SAME", dimension_numbers=_NHWC_DIMENSIONS
+      )
+    else:
+      y = _phase_conv_transpose(x, kernel, self.features)
     if self.use_bias:
       y = _add_bias(self, y)
     return y
+
+
+def _phase_conv_transpose(
+    x: jax.Array, kernel: jax.Array, features: int
+) -> jax.Array:
+  """`lax.conv_transpose(x, kernel, (2, 2), 'SAME')` as four convolutions."""
+  # Along one axis, output 2p sees taps 0 and 2 (inputs p-1 and p), output
+  # 2p+1 sees tap 1 (input p): (taps, zero padding before) per parity.
+  parities = (((0, 2), 1), ((1,), 0))
+  rows = []
+  for row_taps, row_pad in parities:
+    row = []
+    for col_taps, col_pad in parities:
+      row.append(
+          jax.lax.conv_general_dilated(
+              x,
+              kernel[jnp.array(row_taps)][:, jnp.array(col_taps)],
+              window_strides=(1, 1),
+              padding=((row_pad, 0), (col_pad, 0)),
+              dimension_numbers=_NHWC_DIMENSIONS,
+          )
+      )
+    rows.append(jnp.stack(row, axis=3))
+  batch, height, width, _ = x.shape
+  return jnp.stack(rows, axis=2).reshape(
+      batch, 2 * height, 2 * width, features
+  )
 
 
 class SpaceToDepthConv(nn.Module):

@@ -63,6 +63,12 @@ def check_model_and_steps(
           f"config.model.{name}.output_conv_form={form!r} must be one of"
           f" {space_to_depth.CONV_FORMS}."
       )
+    form = config.model[name].upsampling_form
+    if form not in layers.UPSAMPLING_FORMS:
+      raise ValueError(
+          f"config.model.{name}.upsampling_form={form!r} must be one of"
+          f" {layers.UPSAMPLING_FORMS}."
+      )
 
 
 def _check_segmenter(config: ml_collections.ConfigDict) -> None:

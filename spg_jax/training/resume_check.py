@@ -51,6 +51,7 @@ ALWAYS_ALLOWED = (
     "compilation_cache_dir",
     "model.remat",
     "model.*.output_conv_form",
+    "model.*.upsampling_form",
     "data.cache",
     "data.data_dir",
     "data.manual_dir",
