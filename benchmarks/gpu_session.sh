@@ -12,18 +12,18 @@
 # the joint step, inference and (time allowing) the sp and sg steps, and a
 # profile of the joint step with its summary by kind of operation.
 #
-# Compilation is what a lease cannot afford to wait for one case at a time,
-# so every case is first compiled at once, in parallel processes that fill
-# JAX's persistent compilation cache and TorchInductor's cache (their step
-# times are thrown away: they share the GPU). The cases are then timed one
-# after another, reading their programs back from the caches, most wanted
-# first, each only while the deadline ($DEADLINE seconds from the start)
-# leaves time for it. Everything lands in $OUT/session.tar.gz, rewritten
-# after each case, so a run cut short still brings back what it measured
-# (rerun with ONLY=name,name to time the cases it skipped):
-# results/CASE.json (the benchmark's own keys), compile/CASE.json (the
-# compiling runs, whose compile_s is the compilation's), logs/, the trace
-# and its summary, and machine.txt.
+# The cases run one after another, most wanted first, each only while the
+# deadline ($DEADLINE seconds from the start) leaves time for it; JAX's
+# persistent compilation cache and XLA's autotuning cache (both under
+# $JAX_COMPILATION_CACHE_DIR) let a case reuse what an earlier one tuned.
+# (Compiling every case at once in parallel processes was tried on an H200
+# on 2026-11-30: fifteen processes autotuning convolutions on one GPU took
+# 277 s and finished one.) Everything lands in $OUT/session.tar.gz,
+# rewritten after each case, so a run cut short still brings back what it
+# measured (rerun with ONLY=name,name for the rest): results/CASE.json (the
+# benchmark's own keys), logs/, the joint step's trace, its summary by kind
+# of operation and its optimised HLO (which names each fusion's ops), and
+# machine.txt.
 #
 # On the `device` machine, wheels of what it lacks (flax, ml-collections)
 # travel in .whl/ and are installed to /tmp/site first. $PYTHON runs both
@@ -40,11 +40,10 @@ big_batch=${BIG_BATCH:-64}
 deadline=${DEADLINE:-500}
 python=${PYTHON:-python3}
 torch_python=${TORCH_PYTHON:-$python}
-timing=${TIMING:---warmup=3 --windows=5 --window_calls=5}
-one_call="--warmup=0 --windows=1 --window_calls=1"
+timing=${TIMING:---warmup=2 --windows=5 --window_calls=5}
 work=${WORK:-/tmp/gpu_session}
 
-rm -rf "$work" && mkdir -p "$work"/{results,compile,logs,trace}
+rm -rf "$work" && mkdir -p "$work"/{results,logs,trace}
 if [ -d .whl ]; then
   "$python" -m pip install -q --no-index --no-deps --no-compile \
       --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -75,30 +74,30 @@ torch.version.cuda, torch.backends.cudnn.version())" 2>&1
 } > "$work/machine.txt" 2>&1
 cat "$work/machine.txt"
 
-# name | program (jax or torch) | compiled ahead (warm or cold) | arguments;
+# name | program (jax or torch) | arguments;
 # in the order they are timed. $ONLY (comma-separated names) keeps a few.
 train="--config=$config --mode=train"
 infer="--config=$config --mode=infer"
 direct="--config.model.sp_generator.upsampling_form=direct --config.model.sg_generator.upsampling_form=direct"
 s2d="--config.model.sp_generator.output_conv_form=space_to_depth --config.model.sg_generator.output_conv_form=space_to_depth"
 all_cases=(
-  "joint$batch|jax|warm|$train --phase=joint --config.batch_size=$batch"
-  "joint${batch}_direct|jax|warm|$train --phase=joint --config.batch_size=$batch $direct"
-  "joint${batch}_gt|jax|warm|$train --phase=joint --config.batch_size=$batch --config.known_labels=ground_truth"
-  "twin_joint$batch|torch|warm|$train --phase=joint --config.batch_size=$batch"
-  "infer|jax|warm|$infer"
-  "twin_infer|torch|warm|$infer"
-  "joint$small_batch|jax|warm|$train --phase=joint --config.batch_size=$small_batch"
-  "joint$big_batch|jax|warm|$train --phase=joint --config.batch_size=$big_batch"
-  "joint${big_batch}_direct|jax|warm|$train --phase=joint --config.batch_size=$big_batch $direct"
-  "infer_direct|jax|warm|$infer $direct"
-  "sp$batch|jax|warm|$train --phase=sp --config.batch_size=$batch"
-  "sg$batch|jax|warm|$train --phase=sg --config.batch_size=$batch"
-  "joint${batch}_f32|jax|warm|$train --phase=joint --config.batch_size=$batch --config.dtype=float32"
-  "joint${batch}_remat|jax|warm|$train --phase=joint --config.batch_size=$batch --config.model.remat=conv_outputs"
-  "joint${batch}_s2d|jax|warm|$train --phase=joint --config.batch_size=$batch $s2d"
-  "twin_sp$batch|torch|cold|$train --phase=sp --config.batch_size=$batch"
-  "twin_sg$batch|torch|cold|$train --phase=sg --config.batch_size=$batch"
+  "joint$batch|jax|$train --phase=joint --config.batch_size=$batch"
+  "joint${batch}_gt|jax|$train --phase=joint --config.batch_size=$batch --config.known_labels=ground_truth"
+  "twin_joint$batch|torch|$train --phase=joint --config.batch_size=$batch"
+  "joint$small_batch|jax|$train --phase=joint --config.batch_size=$small_batch"
+  "sp$batch|jax|$train --phase=sp --config.batch_size=$batch"
+  "sg$batch|jax|$train --phase=sg --config.batch_size=$batch"
+  "joint$big_batch|jax|$train --phase=joint --config.batch_size=$big_batch"
+  "joint${batch}_f32|jax|$train --phase=joint --config.batch_size=$batch --config.dtype=float32"
+  "joint${batch}_remat|jax|$train --phase=joint --config.batch_size=$batch --config.model.remat=conv_outputs"
+  "joint${batch}_s2d|jax|$train --phase=joint --config.batch_size=$batch $s2d"
+  "twin_infer|torch|$infer"
+  "infer|jax|$infer"
+  "joint${batch}_direct|jax|$train --phase=joint --config.batch_size=$batch $direct"
+  "joint${big_batch}_direct|jax|$train --phase=joint --config.batch_size=$big_batch $direct"
+  "infer_direct|jax|$infer $direct"
+  "twin_sp$batch|torch|$train --phase=sp --config.batch_size=$batch"
+  "twin_sg$batch|torch|$train --phase=sg --config.batch_size=$batch"
 )
 cases=()
 for entry in "${all_cases[@]}"; do
@@ -115,25 +114,8 @@ command_of() {  # program -> the interpreter and module that measure it
   fi
 }
 
-echo "== compiling in parallel"
-pids=()
 for entry in "${cases[@]}"; do
-  IFS='|' read -r name program ahead arguments <<< "$entry"
-  [ "$ahead" = warm ] || continue
-  # Shared GPU: each JAX process allocates as it goes, at most $JAX_SHARE of
-  # the memory (a step that does not fit fails after its program is cached).
-  XLA_PYTHON_CLIENT_PREALLOCATE=false \
-  XLA_PYTHON_CLIENT_MEM_FRACTION=${JAX_SHARE:-0.05} timeout $((deadline / 2)) \
-      $(command_of "$program") $arguments $one_call \
-      --json="$work/compile/$name.json" > "$work/logs/compile_$name.log" 2>&1 &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
-echo "compiled in ${SECONDS} s: $(ls "$work/compile" | wc -l) of ${#pids[@]} ran a step"
-pack
-
-for entry in "${cases[@]}"; do
-  IFS='|' read -r name program ahead arguments <<< "$entry"
+  IFS='|' read -r name program arguments <<< "$entry"
   left=$((deadline - SECONDS))
   if [ "$left" -lt 30 ]; then
     echo "skipped $name: ${left} s left"
@@ -151,6 +133,8 @@ for entry in "${cases[@]}"; do
     trace=$(find "$work/profile" -name '*.trace.json.gz' | head -1)
     if [ -n "$trace" ]; then
       mv "$trace" "$work/trace/joint$batch.trace.json.gz"
+      gzip -c "$work/profile/optimized_hlo.txt" \
+          > "$work/trace/joint$batch.optimized_hlo.txt.gz"
       "$python" -m benchmarks.trace_summary "$work/trace" --steps=3 --by_kind \
           > "$work/trace/summary.md" 2>&1
     fi

@@ -11,7 +11,7 @@ its 'XLA Ops' line, XLA:CPU's client and Eigen threads, the Python thread):
 its busy time per step, and the operations with the most self time (their
 own, less that of the operations nested in them) per step; with
 `--by_kind`, operations are grouped by name without XLA's numeric suffix
-(all `convolution.N` together, say). It needs neither
+(all `convolution.N` together, or a GPU's `loop_add_fusion_N` kernels). It needs neither
 JAX nor TensorBoard, so a trace taken on a lent accelerator can be read
 back on any machine; a measuring instrument, not part of the package.
 """
@@ -61,8 +61,9 @@ def load_events(path: pathlib.Path) -> list[dict]:
 
 
 def operation_kind(name: str) -> str:
-  """`name` without XLA's numeric suffix ('add_fusion.12' -> 'add_fusion')."""
-  return re.sub(r"\.\d+$", "", name)
+  """`name` without XLA's numeric suffix: 'add_fusion.12' (an HLO name) or
+  'loop_add_fusion_12' (the kernel of a GPU fusion) -> its stem."""
+  return re.sub(r"(?<=[A-Za-z])[._]\d+$", "", name)
 
 
 def summarise(

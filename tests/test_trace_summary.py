@@ -4,6 +4,7 @@ of the benchmark's train step."""
 import gzip
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -62,6 +63,20 @@ def test_a_span_outlasting_its_parent_takes_only_the_shared_part():
   )
 
 
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("add_fusion.12", "add_fusion"),
+        ("loop_add_fusion_16", "loop_add_fusion"),
+        ("wrapped_transpose_89", "wrapped_transpose"),
+        ("memcpy128", "memcpy128"),
+        ("sm90_xmma_fprop_tilesize128x256x64_g1", "sm90_xmma_fprop_tilesize128x256x64_g1"),
+    ],
+)
+def test_an_operations_kind_drops_only_xlas_numeric_suffix(name, kind):
+  assert trace_summary.operation_kind(name) == kind
+
+
 def test_operations_are_summed_by_kind_on_request():
   ops = trace_summary.summarise(_EVENTS, steps=2, by_kind=True)[0]
   assert ops.self_ms_by_operation == pytest.approx({
@@ -93,13 +108,24 @@ def test_the_benchmark_traces_its_steps_for_the_summary(tmp_path):
   )
   assert result.returncode == 0, result.stderr[-3000:]
   results = json.loads(result.stdout[result.stdout.index("{"):])
-  assert results["profile"] == {"dir": str(trace_dir), "steps": 2}
+  hlo_path = trace_dir / "optimized_hlo.txt"
+  assert results["profile"] == {
+      "dir": str(trace_dir), "steps": 2, "hlo": str(hlo_path)
+  }
   path = trace_summary.find_trace(trace_dir)
   timelines = trace_summary.summarise(
       trace_summary.load_events(path), steps=2, by_kind=True
   )
   kinds = set().union(*(t.self_ms_by_operation for t in timelines))
   assert kinds & {"convolution", "conv_general_dilated", "ynn_fusion"}
+  # The HLO is the traced program: its instructions name the traced ops.
+  hlo = hlo_path.read_text()
+  traced = set().union(*(
+      t.self_ms_by_operation for t in trace_summary.summarise(
+          trace_summary.load_events(path), steps=2)
+  ))
+  numbered = {name for name in traced if re.search(r"[._]\d+$", name)}
+  assert numbered and any(f"%{name} " in hlo for name in numbered), numbered
   listed = tmp_path / "listed.trace.json.gz"
   with gzip.open(listed, "wt") as file:
     json.dump(trace_summary.load_events(path), file)

@@ -185,7 +185,10 @@ def measure_train(
   """Times `phase`'s train step on every device; returns the figures.
 
   With `profile_dir`, `profile_steps` more steps then run under the
-  profiler, their trace written there (`profiling.trace_calls`).
+  profiler, their trace written there (`profiling.trace_calls`), beside
+  the compiled step's optimised HLO (`optimized_hlo.txt`), whose
+  instruction names are the trace's operation names: what a fusion that
+  takes the time computes.
   """
   if phase not in schedules.PHASES:
     raise ValueError(
@@ -229,7 +232,9 @@ def measure_train(
   profile = None
   if profile_dir:
     profiling.trace_calls(train_step, profile_dir, profile_steps)
-    profile = {"dir": profile_dir, "steps": profile_steps}
+    hlo_path = os.path.join(profile_dir, "optimized_hlo.txt")
+    atomic_files.write_text(hlo_path, compiled.call.as_text())
+    profile = {"dir": profile_dir, "steps": profile_steps, "hlo": hlo_path}
   devices = list(mesh.devices.flat)
   memory, memory_source = profiling.peak_memory_bytes(
       devices, compiled.memory_bytes_per_device
