@@ -22,6 +22,7 @@ from spg_jax.pretrained import published
 from spg_jax.runtime import host_cpu
 from spg_jax.runtime import preemption
 from spg_jax.runtime import workdir_lock
+from spg_jax.training import checkpoints
 from spg_jax.training import divergence
 from spg_jax.training import loop
 from spg_jax.training import resume_check
@@ -77,8 +78,11 @@ def main(argv: list[str]) -> None:
   except divergence.DivergenceError as error:
     sys.exit(str(error))
   except (workdir_lock.WorkdirInUseError,
-          workdir_lock.WorkdirNotWritableError) as error:
+          workdir_lock.WorkdirNotWritableError,
+          checkpoints.NotEnoughSpaceError) as error:
     sys.exit(str(error))
+  except checkpoints.SaveError as error:
+    sys.exit(f"Checkpoint not saved: {error}")
   except preemption.Preempted as stopped:
     logging.info("%s", stopped)  # exits 0: the run ended as asked
 

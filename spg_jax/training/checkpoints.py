@@ -5,12 +5,17 @@ and, as JSON beside them, the step, its phase and the run's config, which a
 resumed run's config is checked against (`spg_jax.training.resume_check`).
 Orbax writes each checkpoint in a temporary folder and renames it when
 complete, so a run killed mid-save leaves the previous checkpoint as the
-latest; saves are asynchronous, and `CheckpointManager.wait_until_finished`
-is called before the run ends.
+latest; saves are asynchronous, and `wait` is called before the run ends.
+A save that fails (a full disk, say) raises `SaveError` at the next save,
+`check_saves` or `wait`, and a run checks for free room for its
+checkpoints before it trains (`check_free_space`).
 """
 
+from collections.abc import Iterator
+import contextlib
 import dataclasses
 import json
+import shutil
 from typing import Any
 
 from etils import epath
@@ -19,6 +24,16 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
+# What a checkpoint holds beside its arrays (Orbax's metadata), about.
+_METADATA_BYTES = 2**20
+
+
+class SaveError(RuntimeError):
+  """A checkpoint could not be written (a full disk, say)."""
+
+
+class NotEnoughSpaceError(RuntimeError):
+  """The workdir's disk has no room for the run's checkpoints."""
 
 
 def make_manager(
@@ -81,13 +96,86 @@ def save(
   The metadata holds the step, its phase and `config`, as config.json does.
   """
   meta = {"step": step, "phase": phase, "config": config_as_json(config)}
-  manager.save(
-      step,
-      args=ocp.args.Composite(
-          state=ocp.args.StandardSave(_saved_tree(state)),
-          meta=ocp.args.JsonSave(meta),
-      ),
+  with _save_errors_reported(manager):
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(_saved_tree(state)),
+            meta=ocp.args.JsonSave(meta),
+        ),
+    )
+
+
+def check_saves(manager: ocp.CheckpointManager) -> None:
+  """Raises `SaveError` if a save that has ended failed; waits for none."""
+  with _save_errors_reported(manager):
+    manager.check_for_errors()
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+  """Waits for the saves under way; raises `SaveError` if one failed."""
+  with _save_errors_reported(manager):
+    manager.wait_until_finished()
+
+
+@contextlib.contextmanager
+def _save_errors_reported(manager: ocp.CheckpointManager) -> Iterator[None]:
+  """Turns the error of a failed background save into a `SaveError` that
+  says what failed, what is still on disk and how to go on."""
+  try:
+    yield
+  except SaveError:
+    raise
+  except Exception as error:  # Orbax re-raises its writer's error as is.
+    cause = " ".join(str(error).split())
+    if len(cause) > 400:  # The writer's reason (an OS error) comes last.
+      cause = cause[:150] + " ... " + cause[-250:]
+    latest = manager.latest_step()
+    raise SaveError(
+        f"Writing a checkpoint under {manager.directory} failed"
+        f" ({type(error).__name__}: {cause}). The latest whole checkpoint"
+        f" is {'none' if latest is None else f'step {latest}'}; the"
+        " half-written one is removed when the run resumes. Make room on"
+        " that disk (or move the workdir to one with room), then rerun the"
+        " same command to resume."
+    ) from error
+
+
+def check_free_space(
+    manager: ocp.CheckpointManager, state: Any, keep: int
+) -> None:
+  """Refuses to train if the checkpoints' disk cannot hold what they need.
+
+  A run keeps `keep` checkpoints and writes one more before the oldest is
+  deleted; those it already has count as room. A bucket is not checked.
+
+  Raises:
+    NotEnoughSpaceError: with the room needed and the room free.
+  """
+  directory = epath.Path(manager.directory)
+  if "://" in str(directory):
+    return
+  existing = len(manager.all_steps())
+  per_checkpoint = _METADATA_BYTES + sum(
+      leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state)
   )
+  needed = per_checkpoint * max(1, keep + 1 - existing)
+  free = shutil.disk_usage(_existing_ancestor(directory)).free
+  if free < needed:
+    raise NotEnoughSpaceError(
+        f"The disk of {directory} has {free / 2**30:.2f} GiB free; this"
+        f" run's checkpoints need about {needed / 2**30:.2f} GiB more"
+        f" ({per_checkpoint / 2**30:.2f} GiB each, config.keep_checkpoints"
+        f"={keep} kept and one being written). Make room, choose a --workdir"
+        " on a larger disk, or lower --config.keep_checkpoints."
+    )
+
+
+def _existing_ancestor(path: epath.Path) -> epath.Path:
+  """`path`, or its nearest parent that exists."""
+  while not path.exists() and path.parent != path:
+    path = path.parent
+  return path
 
 
 def latest_meta(

@@ -104,6 +104,9 @@ def train_and_evaluate(
       finished and saved (the save waited for).
     workdir_lock.WorkdirInUseError: another live run holds the workdir.
     workdir_lock.WorkdirNotWritableError: the workdir cannot be written.
+    checkpoints.NotEnoughSpaceError: before training, the workdir's disk
+      has no room for the checkpoints.
+    checkpoints.SaveError: a checkpoint could not be written (a full disk).
   """
   workdir = epath.Path(workdir)
   mesh = sharding.make_mesh()
@@ -148,6 +151,7 @@ def _train(
       mesh,
   )
   state, meta = checkpoints.restore_latest(manager, state)
+  checkpoints.check_free_space(manager, state, config.keep_checkpoints)
   start_step = int(state.step)
   if meta is not None:
     logging.info("Resuming from step %d (phase %s).", start_step, meta["phase"])
@@ -189,6 +193,7 @@ def _train(
       report_progress(done)
       if _is_due(done, config.log_every_steps, num_steps):
         records = _records(window)
+        checkpoints.check_saves(manager)
         skipped = divergence.check(records, config.on_nonfinite,
                                    manager.latest_step())
         writer.write_scalars(
@@ -209,7 +214,7 @@ def _train(
                            manager.latest_step())
         checkpoints.save(manager, done, state, phase, config)
       if stop_request.requested:
-        manager.wait_until_finished()
+        checkpoints.wait(manager)
         writer.flush()
         raise preemption.Preempted(done)
       if config.eval_every_steps and done % config.eval_every_steps == 0:
@@ -221,18 +226,23 @@ def _train(
   )
   if is_chief:
     evaluate.write_metrics_json(workdir / "eval" / "metrics.json", results)
-  manager.wait_until_finished()
+  checkpoints.wait(manager)
   writer.flush()
   return results
 
 
 @contextlib.contextmanager
 def _saves_landed(manager: ocp.CheckpointManager) -> Iterator[None]:
-  """Waits for `manager`'s saves under way when the body ends, however."""
+  """Waits for `manager`'s saves under way when the body ends, however
+  (unless a save failed: then nothing more lands)."""
   try:
     yield
-  finally:
-    manager.wait_until_finished()
+  except checkpoints.SaveError:
+    raise
+  except BaseException:
+    checkpoints.wait(manager)
+    raise
+  checkpoints.wait(manager)
 
 
 def _sample_batch(
