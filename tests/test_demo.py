@@ -11,9 +11,11 @@ import urllib.request
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 from playwright.sync_api import sync_playwright
 import pytest
 
+from benchmarks import demo_load
 from spg_jax.data import classes
 from spg_jax.inference import demo
 from spg_jax.inference import inpaint
@@ -130,7 +132,7 @@ def server(tiny_workdir):
         process.kill()
         pytest.fail(f"The demo did not start: {process.stderr.read()[-3000:]}")
       time.sleep(0.5)
-  yield url
+  yield url, process.pid
   process.terminate()
   process.wait(timeout=30)
 
@@ -162,7 +164,7 @@ def test_browser_clicks_through_example_predict_and_render(server):
         executable_path=chromium, args=["--no-sandbox"]
     )
     page = browser.new_page()
-    page.goto(server, wait_until="domcontentloaded", timeout=60_000)
+    page.goto(server[0], wait_until="domcontentloaded", timeout=60_000)
     page.wait_for_selector("#predict", timeout=60_000)
     assert not page.query_selector("#result img")
     page.locator("table tbody tr").first.click()  # The example.
@@ -183,3 +185,25 @@ def test_browser_clicks_through_example_predict_and_render(server):
     )
     browser.close()
   assert size == [128, 96]  # data/samples/street.png, rendered whole.
+
+
+def test_eight_concurrent_sessions_all_get_the_right_images(server):
+  """Eight sessions at once, three times over, all asking for the example:
+  every result keeps the known pixels, all are the same image, and the
+  server's memory settles (Gradio once rewrote identical cached outputs in
+  place, and a session could download another's half-written file)."""
+  url, pid = server
+  image = np.asarray(Image.open(demo.SAMPLES_DIR / "street.png").convert("RGB"))
+  hole = np.asarray(Image.open(demo.SAMPLES_DIR / "street_mask.png")) > 127
+  first = demo_load.example_session(url)
+  expected = np.asarray(Image.open(first.result))
+  np.testing.assert_array_equal(expected[~hole], image[~hole])
+  memory = []
+  for _ in range(3):
+    for session in demo_load.concurrent_round(url, 8):
+      np.testing.assert_array_equal(np.asarray(Image.open(session.result)),
+                                    expected)
+      np.testing.assert_array_equal(np.asarray(Image.open(session.before)),
+                                    np.asarray(Image.open(first.before)))
+    memory.append(demo_load.resident_mib(pid))
+  assert memory[-1] - memory[0] < 200, memory

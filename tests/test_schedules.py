@@ -68,6 +68,24 @@ def test_phases_follow_the_schedule():
   ]
 
 
+def test_a_schedule_saved_before_the_seg_phase_existed_still_reads():
+  """Inference and evaluation rebuild a run's state from its config.json,
+  which has no 'seg' phase if the run predates the segmenter."""
+  schedule = _schedule()
+  del schedule["seg"]
+  assert schedules.total_steps(schedule) == 6 + 5 + 4
+  assert [schedules.phase_at(s, schedule) for s in (0, 5, 6, 10, 11, 14)] == [
+      "sp", "sp", "sg", "sg", "joint", "joint",
+  ]
+  rates = schedules.learning_rate_schedules(schedule)
+  assert float(rates["seg"](0)) == 0.0
+  for name in ("sp", "sg"):
+    np.testing.assert_allclose(
+        [float(rates[name](n)) for n in range(len(_EXPECTED_RATES[name]))],
+        _EXPECTED_RATES[name], atol=1e-7,
+    )
+
+
 def test_each_network_runs_its_phases_schedules_in_order():
   """SP-Net and its discriminator run sp's schedule, then joint's from its
   peak; SG-Net and its discriminator sg's, then joint's; the segmenter

@@ -11,11 +11,15 @@ in a run without one, it counts as class 0; see `spg_jax.inference.inpaint`).
 paint inside the hole with the class colours and "Render" shows SG-Net's
 completion next to the input. The server listens on 127.0.0.1 only unless
 `--host` says otherwise, and refuses uploads over `--max_file_size` and images
-over `--max_pixels`.
+over `--max_pixels`. Requests queue: each button runs for one session at a
+time and at most `QUEUE_SIZE` wait, so memory stays bounded under load.
 """
 
 from collections.abc import Sequence
 import pathlib
+import tempfile
+import time
+import uuid
 
 from absl import app
 from absl import flags
@@ -25,10 +29,17 @@ import numpy as np
 from spg_jax.data import labelling
 from spg_jax.inference import image_files
 from spg_jax.inference import inpaint
+from spg_jax.runtime import atomic_files
 from spg_jax.runtime import commands
 
 SAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "data" / "samples"
 _HOLE_COLOR = 255
+# Requests that may wait for a button's turn; more are refused.
+QUEUE_SIZE = 32
+# Seconds an output file is kept, and how often and after how long Gradio
+# deletes what it cached (uploads and the outputs it copied).
+_OUTPUT_FILE_SECONDS = 600
+_CACHE_CLEANING = (600, 3600)
 
 
 def _hex(color: Sequence[int]) -> str:
@@ -150,6 +161,35 @@ class DemoApp:
     return (corrupted(image, hole), output), output, status
 
 
+class OutputFiles:
+  """The PNGs the demo shows, handed to Gradio by path, each a new file.
+
+  Gradio caches an image it is given as an array under a name made from
+  its pixels, and writes that file again each time, in place: two sessions
+  that make the same image at once (both clicked the example, say) can
+  serve each other a half-written file. A file given by path it copies into
+  its cache once, under a temporary name renamed into place. Files older
+  than `max_age_seconds` (long copied by then) are deleted as new ones come.
+  """
+
+  def __init__(self, directory: pathlib.Path, max_age_seconds: float):
+    self.directory = directory
+    self.max_age_seconds = max_age_seconds
+
+  def write(self, image: np.ndarray) -> str:
+    """Writes a uint8 image as a new PNG; returns its path."""
+    self._delete_old()
+    path = self.directory / f"{uuid.uuid4().hex}.png"
+    atomic_files.write_png(path, image)
+    return str(path)
+
+  def _delete_old(self) -> None:
+    oldest = time.time() - self.max_age_seconds
+    for path in self.directory.glob("*.png"):
+      if path.stat().st_mtime < oldest:
+        path.unlink(missing_ok=True)
+
+
 def _legend_html(class_table: labelling.ClassTable) -> str:
   items = "".join(
       f'<span style="margin-right:12px"><span style="display:inline-block;'
@@ -162,12 +202,32 @@ def _legend_html(class_table: labelling.ClassTable) -> str:
   return f"<div>{items}</div>"
 
 
-def build_demo(inpainter: inpaint.Inpainter, max_pixels: int) -> gr.Blocks:
-  """The Gradio app: inputs, predicted labels to repaint, before/after."""
+def build_demo(
+    inpainter: inpaint.Inpainter, max_pixels: int, output_dir: pathlib.Path
+) -> gr.Blocks:
+  """The Gradio app: inputs, predicted labels to repaint, before/after.
+
+  Its images are written to `output_dir`, which `launch` must allow.
+  """
   demo_app = DemoApp(inpainter, max_pixels)
+  files = OutputFiles(output_dir, _OUTPUT_FILE_SECONDS)
+
+  def predict(editor_value, mask, known_labels_path):
+    value, state, status = demo_app.predict(
+        editor_value, mask, known_labels_path
+    )
+    value = {**value, "background": files.write(value["background"])}
+    return value, state, status
+
+  def render(state, labels_value):
+    (before, _), output, status = demo_app.render(state, labels_value)
+    shown = files.write(output)
+    return (files.write(before), shown), shown, status
+
   table = inpainter.class_table
   palette = [_hex(color) for color in table.colors]
-  with gr.Blocks(title="SPG-Net inpainting") as demo:
+  with gr.Blocks(title="SPG-Net inpainting",
+                 delete_cache=_CACHE_CLEANING) as demo:
     gr.Markdown(
         "## SPG-Net: segmentation-guided inpainting\n"
         f"Model: `{inpainter.config.data.name}`, step {inpainter.step}. Draw"
@@ -211,11 +271,11 @@ def build_demo(inpainter: inpaint.Inpainter, max_pixels: int) -> gr.Blocks:
                    str(SAMPLES_DIR / "street_labels.png")]],
         inputs=[editor, mask, known],
     )
-    predict_button.click(demo_app.predict, [editor, mask, known],
+    predict_button.click(predict, [editor, mask, known],
                          [labels_editor, state, status])
-    render_button.click(demo_app.render, [state, labels_editor],
+    render_button.click(render, [state, labels_editor],
                         [before_after, result, status])
-  return demo
+  return demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
 
 
 def _define_flags() -> dict[str, flags.FlagHolder]:
@@ -245,12 +305,15 @@ def main(argv: Sequence[str], holders: dict[str, flags.FlagHolder]) -> None:
     inpainter = inpaint.Inpainter.from_workdir(holders["workdir"].value)
   except image_files.InputError as error:
     raise SystemExit(f"Input error: {error}") from None
-  build_demo(inpainter, holders["max_pixels"].value).launch(
-      server_name=holders["host"].value,
-      server_port=holders["port"].value,
-      max_file_size=holders["max_file_size"].value,
-      allowed_paths=[str(SAMPLES_DIR)],
-  )
+  with tempfile.TemporaryDirectory(prefix="spg_demo_") as output_dir:
+    build_demo(
+        inpainter, holders["max_pixels"].value, pathlib.Path(output_dir)
+    ).launch(
+        server_name=holders["host"].value,
+        server_port=holders["port"].value,
+        max_file_size=holders["max_file_size"].value,
+        allowed_paths=[str(SAMPLES_DIR), output_dir],
+    )
 
 
 def run() -> None:

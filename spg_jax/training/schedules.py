@@ -33,15 +33,23 @@ NETWORK_PHASES = {
 _PHASE_KEYS = ("steps", "learning_rate", "decay_steps")
 
 
+def _phases_in(
+    schedule: ml_collections.ConfigDict, phases: tuple[str, ...] = PHASES
+) -> tuple[str, ...]:
+  """Those of `phases` that `schedule` has: a run saved before the
+  segmenter existed has no 'seg' phase, which counts as 0 steps."""
+  return tuple(phase for phase in phases if phase in schedule)
+
+
 def total_steps(schedule: ml_collections.ConfigDict) -> int:
   """Train steps over all phases."""
-  return sum(schedule[phase].steps for phase in PHASES)
+  return sum(schedule[phase].steps for phase in _phases_in(schedule))
 
 
 def phase_at(step: int, schedule: ml_collections.ConfigDict) -> str:
   """The phase that train step `step` (0-based) belongs to."""
   end = 0
-  for phase in PHASES[:-1]:
+  for phase in _phases_in(schedule)[:-1]:
     end += schedule[phase].steps
     if step < end:
       return phase
@@ -70,8 +78,12 @@ def network_schedule(
 
   Each phase's schedule starts from its own step 0 when the network's
   previous phases have used up their steps. A phase of 0 steps takes no
-  part.
+  part, and a network none of whose phases the schedule has (the segmenter
+  of a run saved before it existed) gets a rate of 0.
   """
+  phases = _phases_in(schedule, phases)
+  if not phases:
+    return optax.constant_schedule(0.0)
   boundaries = []
   end = 0
   for phase in phases[:-1]:
