@@ -43,12 +43,13 @@ _LABEL_ERROR = "Label check failed: the example"
 
 
 def _read_split(
-    source: data_source.DataSource, split: str, drop_remainder: bool
+    source: data_source.DataSource, split: str, per_process: bool
 ) -> tf.data.Dataset:
-  """Reads this process's shard of a split, in order."""
-  process_split = tfds.split_for_jax_process(split, drop_remainder=drop_remainder)
+  """Reads a split in order: this process's shard of it, or all of it."""
+  if per_process:
+    split = tfds.split_for_jax_process(split, drop_remainder=False)
   dataset = source.builder.as_dataset(
-      split=process_split,
+      split=split,
       shuffle_files=False,
       # One file at a time in order; no automatic caching, since the
       # training stream caches decoded examples itself.
@@ -196,11 +197,9 @@ def _global_index(local_index: tf.Tensor) -> tf.Tensor:
 
 
 def _epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
-  """The shuffle seed of this process's `epoch`: a hash of seed, process, epoch."""
-  key = tf.stack([
-      tf.constant(seed + _SHUFFLE_STREAM, tf.int64),
-      epoch * jax.process_count() + jax.process_index(),
-  ])
+  """The shuffle seed of `epoch`, the same on every process: a hash of the
+  seed and the epoch."""
+  key = tf.stack([tf.constant(seed + _SHUFFLE_STREAM, tf.int64), epoch])
   return tf.random.stateless_uniform(
       [], key, minval=None, maxval=None, dtype=tf.int64
   )
@@ -220,22 +219,30 @@ def create_train_iterator(
   reading, whatever the step. Each example keeps its index from the start
   of training, which seeds its hole and crop.
 
+  Every process walks the same global order and keeps its own share of
+  each global batch (process p the p-th of `jax.process_count()` equal
+  parts), so the global batches, and the training, are the same on any
+  number of processes. An example outside this process's share is only
+  read, never decoded (unless the split is cached) nor given a hole.
+
   Args:
     config: the run's config; its data values are read from `source`.
     source: `config.data`, resolved.
     start_step: the first step whose batch is yielded.
   """
   data_config = source.config
-  batch_size = _process_batch_size(config.batch_size)
-  dataset = _read_split(source, data_config.train_split, True)
+  global_batch_size = config.batch_size
+  batch_size = _process_batch_size(global_batch_size)
+  process = jax.process_index()
+  dataset = _read_split(source, data_config.train_split, per_process=False)
   # TFDS knows a split's size (and refuses an empty one).
   epoch_size = int(dataset.cardinality())
-  dataset = dataset.map(
-      lambda example: _decode(example, data_config, source.label_lookup),
-      num_parallel_calls=tf.data.AUTOTUNE,
-  )
+
+  def decode(example):
+    return _decode(example, data_config, source.label_lookup)
+
   if data_config.cache:
-    dataset = dataset.cache()
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
   def epoch(number: tf.Tensor) -> tf.data.Dataset:
     """Epoch `number` in its order, each example with its stream index."""
@@ -244,13 +251,18 @@ def create_train_iterator(
     )
     return order.enumerate(start=number * epoch_size)
 
-  start_epoch, skipped = divmod(start_step * batch_size, epoch_size)
+  start_epoch, skipped = divmod(start_step * global_batch_size, epoch_size)
   stream = tf.data.Dataset.range(start_epoch, tf.int64.max).flat_map(epoch)
-  finish = _make_finish_fn(config, data_config, config.seed, random_crop=True)
-  stream = stream.skip(skipped).map(
-      lambda index, example: finish(_global_index(index), example),
-      num_parallel_calls=tf.data.AUTOTUNE,
+  stream = stream.skip(skipped).filter(
+      lambda index, _: (index % global_batch_size) // batch_size == process
   )
+  if not data_config.cache:
+    stream = stream.map(
+        lambda index, example: (index, decode(example)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+  finish = _make_finish_fn(config, data_config, config.seed, random_crop=True)
+  stream = stream.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
   stream = stream.batch(batch_size, drop_remainder=True)
   return _with_clear_errors(tfds.as_numpy(stream.prefetch(tf.data.AUTOTUNE)))
 
@@ -280,7 +292,7 @@ def create_eval_iterator(
   """
   data_config = source.config
   batch_size = _process_batch_size(config.eval.batch_size)
-  dataset = _read_split(source, data_config.eval_split, False)
+  dataset = _read_split(source, data_config.eval_split, per_process=True)
   finish = _make_finish_fn(
       config, data_config, config.eval.seed, random_crop=False
   )
