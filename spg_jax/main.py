@@ -4,6 +4,11 @@
 
 Any config value can be overridden, e.g. `--config.batch_size=32`; a config
 file's variant follows a colon: `--config=configs/synthetic.py:tiny`.
+
+A run over several hosts starts the same command on each, with
+`--coordinator_address=HOST:PORT` (process 0's), `--num_processes=N` and
+`--process_id=I`; on Cloud TPU pod slices and in SLURM jobs JAX finds these
+itself (`spg_jax.runtime.distributed`).
 """
 
 import logging as logging_lib
@@ -19,6 +24,7 @@ import tensorflow as tf
 from spg_jax.data import preparation
 from spg_jax.pretrained import conversion
 from spg_jax.pretrained import published
+from spg_jax.runtime import distributed
 from spg_jax.runtime import host_cpu
 from spg_jax.runtime import preemption
 from spg_jax.runtime import workdir_lock
@@ -45,6 +51,16 @@ _WORKDIR = flags.DEFINE_string(
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Training configuration file.", lock_config=True
 )
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    "coordinator_address", None,
+    "Several processes: HOST:PORT of process 0, where they meet.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Several processes: how many.", lower_bound=1
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Several processes: this one's, from 0.", lower_bound=0
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -53,6 +69,9 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   try:
     host_cpu.configure(_CONFIG.value.cpu)
+    distributed.initialize(
+        _COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value
+    )
   except ValueError as error:
     raise app.UsageError(str(error)) from None
   # The input pipeline runs on the host; keep TensorFlow off any accelerator.

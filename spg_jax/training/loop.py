@@ -14,6 +14,7 @@ from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
 import jax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 import ml_collections
 import numpy as np
@@ -277,9 +278,15 @@ def _write_samples(
     workdir: epath.Path,
     writer: metric_writers.MetricWriter,
 ) -> None:
-  """Completes the sample batch and writes its first `num_samples` rows."""
+  """Completes the sample batch and writes its first `num_samples` rows
+  (process 0 writes; every process takes part in computing them)."""
   labels, output = complete(state.params, batch)
-  labels, output, batch = jax.device_get((labels, output, batch))
+  # Each process holds only its share of the batch's rows.
+  labels, output, batch = multihost_utils.process_allgather(
+      (labels, output, batch), tiled=True
+  )
+  if jax.process_index() != 0:
+    return
   shown = slice(0, config.num_samples)
   grid = samples.make_grid(
       batch["image"][shown],

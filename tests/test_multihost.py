@@ -1,0 +1,116 @@
+"""Training over several processes (JAX's multi-controller runtime), on CPUs.
+
+Two processes of two virtual devices each, meeting on 127.0.0.1 and
+exchanging their collectives through Gloo, train the tiny config as one
+process of four devices does. Slow (three processes start and compile on
+two cores): run with `python -m pytest -m slow tests/test_multihost.py`.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from spg_jax.runtime import distributed
+
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    return sock.getsockname()[1]
+
+
+def _command(workdir, data_dir, devices, *extra):
+  return [
+      sys.executable, "-m", "spg_jax.main",
+      "--config=configs/synthetic.py:tiny", f"--workdir={workdir}",
+      "--config.data.name=synthetic_scenes/s32",
+      f"--config.data.data_dir={data_dir}",
+      "--config.batch_size=8", f"--config.cpu.devices={devices}",
+      "--config.compilation_cache_dir=", *extra,
+  ]
+
+
+def _final_state(workdir: pathlib.Path) -> dict:
+  """The last checkpoint's state as NumPy arrays, whatever devices saved it."""
+  steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
+                 if p.name.isdigit())
+  path = workdir / "checkpoints" / str(steps[-1]) / "state"
+  checkpointer = ocp.PyTreeCheckpointer()
+  tree = checkpointer.metadata(path).item_metadata.tree
+  return checkpointer.restore(path, restore_args=jax.tree.map(
+      lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree
+  ))
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_one_process_of_as_many_devices(
+    tmp_path, scenes_data_dir
+):
+  single = tmp_path / "single"
+  result = subprocess.run(
+      _command(single, scenes_data_dir, 4), cwd=_REPO, capture_output=True,
+      text=True, check=False,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  double = tmp_path / "double"
+  port = _free_port()
+  processes = [
+      subprocess.Popen(
+          _command(double, scenes_data_dir, 2,
+                   f"--coordinator_address=127.0.0.1:{port}",
+                   "--num_processes=2", f"--process_id={index}"),
+          cwd=_REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+          text=True,
+      )
+      for index in range(2)
+  ]
+  errors = [process.communicate(timeout=900)[1] for process in processes]
+  for process, error in zip(processes, errors):
+    assert process.returncode == 0, error[-3000:]
+  assert "Joined 2 processes as process 1." in errors[1]
+  expected, got = _final_state(single), _final_state(double)
+  assert int(got["step"]) == int(expected["step"]) == 6
+  # Every network's parameters and Adam moments, after 6 steps.
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5),
+      expected, got,
+  )
+  # Only process 0 writes the run's files beside the checkpoints.
+  assert (double / "config.json").exists()
+  assert sorted(p.name for p in (double / "samples").iterdir()) == sorted(
+      p.name for p in (single / "samples").iterdir()
+  )
+
+
+@pytest.mark.parametrize(
+    "environment, detected",
+    [
+        ({}, False),
+        ({"SLURM_NTASKS": "1"}, False),
+        ({"SLURM_NTASKS": "4"}, True),
+        ({"TPU_WORKER_HOSTNAMES": "localhost"}, False),
+        ({"TPU_WORKER_HOSTNAMES": "t1k-0,t1k-1"}, True),
+    ],
+)
+def test_a_cluster_is_detected_from_its_environment(environment, detected):
+  assert distributed.cluster_detected(environment) == detected
+
+
+def test_some_but_not_all_process_settings_are_refused():
+  with pytest.raises(ValueError, match="Give --num_processes, --process_id"):
+    distributed.initialize("127.0.0.1:1234", None, None)
+
+
+def test_one_process_without_settings_starts_nothing(monkeypatch):
+  monkeypatch.setattr(os, "environ", {})
+  distributed.initialize(None, None, None)
+  assert jax.process_count() == 1
