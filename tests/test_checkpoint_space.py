@@ -2,8 +2,6 @@
 
 import collections
 import pathlib
-import resource
-import signal
 import subprocess
 import sys
 
@@ -18,10 +16,14 @@ _REPO = pathlib.Path(__file__).resolve().parents[1]
 _MIB = 2**20
 
 
-def _limit_file_size():
-  """In the child: writing past 150 kB fails, as on a disk that is full."""
-  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-  resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+# Run before the command it replaces itself with (no fork of this process,
+# which holds JAX's threads): writing past 150 kB fails, as on a full disk.
+_WITH_FILE_SIZE_LIMIT = (
+    "import os, resource, signal, sys;"
+    " signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+    " resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000));"
+    " os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 
 def test_a_full_disk_at_save_time_stops_the_run_with_the_reason(
@@ -32,14 +34,13 @@ def test_a_full_disk_at_save_time_stops_the_run_with_the_reason(
   workdir = tmp_path / "work"
   result = subprocess.run(
       [
-          sys.executable, "-m", "spg_jax.main",
+          sys.executable, "-c", _WITH_FILE_SIZE_LIMIT, "-m", "spg_jax.main",
           "--config=configs/synthetic.py:tiny", f"--workdir={workdir}",
           "--config.data.name=synthetic_scenes/s32",
           f"--config.data.data_dir={scenes_data_dir}",
           "--config.compilation_cache_dir=",
       ],
       cwd=_REPO, capture_output=True, text=True, check=False,
-      preexec_fn=_limit_file_size,
   )
   assert result.returncode != 0
   assert (
