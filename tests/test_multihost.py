@@ -2,12 +2,13 @@
 
 Two processes of two virtual devices each, meeting on 127.0.0.1 and
 exchanging their collectives through Gloo, train the tiny config as one
-process of four devices does. Slow (three processes start and compile on
+process of four devices does, and resume from their own checkpoint. Slow (three processes start and compile on
 two cores): run with `python -m pytest -m slow tests/test_multihost.py`.
 """
 
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,20 +63,7 @@ def test_two_processes_train_as_one_process_of_as_many_devices(
   )
   assert result.returncode == 0, result.stderr[-3000:]
   double = tmp_path / "double"
-  port = _free_port()
-  processes = [
-      subprocess.Popen(
-          _command(double, scenes_data_dir, 2,
-                   f"--coordinator_address=127.0.0.1:{port}",
-                   "--num_processes=2", f"--process_id={index}"),
-          cwd=_REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-          text=True,
-      )
-      for index in range(2)
-  ]
-  errors = [process.communicate(timeout=900)[1] for process in processes]
-  for process, error in zip(processes, errors):
-    assert process.returncode == 0, error[-3000:]
+  errors = _run_two_processes(double, scenes_data_dir)
   assert "Joined 2 processes as process 1." in errors[1]
   expected, got = _final_state(single), _final_state(double)
   assert int(got["step"]) == int(expected["step"]) == 6
@@ -89,6 +77,31 @@ def test_two_processes_train_as_one_process_of_as_many_devices(
   assert sorted(p.name for p in (double / "samples").iterdir()) == sorted(
       p.name for p in (single / "samples").iterdir()
   )
+  # The two processes resume from their own checkpoint of step 3 and end
+  # where they ended.
+  shutil.rmtree(double / "checkpoints" / "6")
+  errors = _run_two_processes(double, scenes_data_dir)
+  assert "Resuming from step 3" in errors[0]
+  jax.tree.map(np.testing.assert_array_equal, got, _final_state(double))
+
+
+def _run_two_processes(workdir, data_dir) -> list[str]:
+  """Runs the tiny config as two processes of two devices; their stderr."""
+  port = _free_port()
+  processes = [
+      subprocess.Popen(
+          _command(workdir, data_dir, 2,
+                   f"--coordinator_address=127.0.0.1:{port}",
+                   "--num_processes=2", f"--process_id={index}"),
+          cwd=_REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+          text=True,
+      )
+      for index in range(2)
+  ]
+  errors = [process.communicate(timeout=900)[1] for process in processes]
+  for process, error in zip(processes, errors):
+    assert process.returncode == 0, error[-3000:]
+  return errors
 
 
 @pytest.mark.parametrize(
