@@ -157,10 +157,11 @@ def check_free_space(
     return
   existing = len(manager.all_steps())
   per_checkpoint = _METADATA_BYTES + sum(
-      leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state)
+      leaf.nbytes for leaf in jax.tree.leaves(state)
   )
   needed = per_checkpoint * max(1, keep + 1 - existing)
-  free = shutil.disk_usage(_existing_ancestor(directory)).free
+  # The manager has made the directory (Orbax's `create` option).
+  free = shutil.disk_usage(directory).free
   if free < needed:
     raise NotEnoughSpaceError(
         f"The disk of {directory} has {free / 2**30:.2f} GiB free; this"
@@ -169,13 +170,6 @@ def check_free_space(
         f"={keep} kept and one being written). Make room, choose a --workdir"
         " on a larger disk, or lower --config.keep_checkpoints."
     )
-
-
-def _existing_ancestor(path: epath.Path) -> epath.Path:
-  """`path`, or its nearest parent that exists."""
-  while not path.exists() and path.parent != path:
-    path = path.parent
-  return path
 
 
 def latest_meta(
