@@ -61,6 +61,13 @@ _NUM_PROCESSES = flags.DEFINE_integer(
 _PROCESS_ID = flags.DEFINE_integer(
     "process_id", None, "Several processes: this one's, from 0.", lower_bound=0
 )
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+    "heartbeat_timeout_seconds",
+    distributed.DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    "Several processes: how long one may go silent before the others stop"
+    " (one killed stops the rest this long after).",
+    lower_bound=1,
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -70,7 +77,10 @@ def main(argv: list[str]) -> None:
   try:
     host_cpu.configure(_CONFIG.value.cpu)
     distributed.initialize(
-        _COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value
+        _COORDINATOR_ADDRESS.value,
+        _NUM_PROCESSES.value,
+        _PROCESS_ID.value,
+        _HEARTBEAT_TIMEOUT.value,
     )
   except ValueError as error:
     raise app.UsageError(str(error)) from None

@@ -172,6 +172,39 @@ def test_eval_stream_covers_the_split_once_with_padding(config):
   np.testing.assert_array_equal(batches[1]["mask"], again[1]["mask"])
 
 
+def _real_rows(batches):
+  """The rows of `batches` that hold examples (weight 1), key by key."""
+  batches = list(batches)
+  return {
+      key: np.concatenate([b[key][b["weight"] == 1] for b in batches])
+      for key in ("image", "label", "mask")
+  }
+
+
+def test_processes_evaluate_the_examples_and_holes_of_one_process(
+    config, monkeypatch
+):
+  """Three processes read consecutive parts of the 64 test scenes (22, 21
+  and 21, so the last two end in padding); side by side their examples are
+  the one-process stream's, each with the same hole."""
+  config.eval.batch_size = 12
+  whole = _real_rows(_eval(config))
+  monkeypatch.setattr(input_pipeline.jax, "process_count", lambda: 3)
+  parts = []
+  for process in range(3):
+    monkeypatch.setattr(input_pipeline.jax, "process_index",
+                        lambda p=process: p)
+    batches = list(_eval(config))
+    # Every process runs as many batches as the largest part needs.
+    assert len(batches) == 6
+    parts.append(_real_rows(batches))
+  assert [len(part["image"]) for part in parts] == [22, 21, 21]
+  for key, value in whole.items():
+    np.testing.assert_array_equal(
+        np.concatenate([part[key] for part in parts]), value
+    )
+
+
 def test_squash_and_crop_give_the_configured_size(config):
   config.data.image_size = 16
   squashed = next(_eval(config))

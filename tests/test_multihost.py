@@ -1,17 +1,22 @@
 """Training over several processes (JAX's multi-controller runtime), on CPUs.
 
 Two processes of two virtual devices each, meeting on 127.0.0.1 and
-exchanging their collectives through Gloo, train the tiny config as one
-process of four devices does, and resume from their own checkpoint. Slow (three processes start and compile on
-two cores): run with `python -m pytest -m slow tests/test_multihost.py`.
+exchanging their collectives through Gloo, train and evaluate the tiny
+config as one process of four devices does, and resume from their own
+checkpoint, also after one of them is killed. Slow (processes start and
+compile on two cores): run with
+`python -m pytest -m slow tests/test_multihost.py`.
 """
 
+import json
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -77,27 +82,67 @@ def test_two_processes_train_as_one_process_of_as_many_devices(
   assert sorted(p.name for p in (double / "samples").iterdir()) == sorted(
       p.name for p in (single / "samples").iterdir()
   )
+  # Both evaluate the same 64 test images with the same holes, though each
+  # process of the two reads only half of them.
+  expected_metrics, got_metrics = (
+      json.loads((workdir / "eval" / "metrics.json").read_text())
+      for workdir in (single, double)
+  )
+  assert got_metrics.keys() == expected_metrics.keys()
+  for name, value in expected_metrics.items():
+    assert got_metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
   # The two processes resume from their own checkpoint of step 3 and end
   # where they ended.
   shutil.rmtree(double / "checkpoints" / "6")
   errors = _run_two_processes(double, scenes_data_dir)
   assert "Resuming from step 3" in errors[0]
   jax.tree.map(np.testing.assert_array_equal, got, _final_state(double))
+  # Process 1 killed once the checkpoint of step 3 lands: process 0 stops
+  # on its own (JAX aborts it once process 1 misses its heartbeats), and
+  # the same two commands resume at step 3 and end where the uninterrupted
+  # run ended.
+  killed = tmp_path / "killed"
+  processes = _start_two_processes(killed, scenes_data_dir)
+  deadline = time.monotonic() + 600
+  while (not (killed / "checkpoints" / "3").exists()
+         and processes[1].poll() is None and time.monotonic() < deadline):
+    time.sleep(0.05)
+  processes[1].send_signal(signal.SIGKILL)
+  assert processes[1].wait() == -signal.SIGKILL, "process 1 ended first"
+  survivor_error = processes[0].communicate(
+      timeout=_HEARTBEAT_TIMEOUT_SECONDS + 120
+  )[1]
+  assert processes[0].returncode != 0
+  assert "another task died" in survivor_error
+  errors = _run_two_processes(killed, scenes_data_dir)
+  assert "Resuming from step 3" in errors[0]
+  jax.tree.map(np.testing.assert_array_equal, got, _final_state(killed))
 
 
-def _run_two_processes(workdir, data_dir) -> list[str]:
-  """Runs the tiny config as two processes of two devices; their stderr."""
+# How long a killed process's partner waits before it stops (the flag's
+# default, JAX's, is 100 s).
+_HEARTBEAT_TIMEOUT_SECONDS = 10
+
+
+def _start_two_processes(workdir, data_dir) -> list[subprocess.Popen]:
+  """Starts the tiny config as two processes of two devices."""
   port = _free_port()
-  processes = [
+  return [
       subprocess.Popen(
           _command(workdir, data_dir, 2,
                    f"--coordinator_address=127.0.0.1:{port}",
-                   "--num_processes=2", f"--process_id={index}"),
+                   "--num_processes=2", f"--process_id={index}",
+                   f"--heartbeat_timeout_seconds={_HEARTBEAT_TIMEOUT_SECONDS}"),
           cwd=_REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
           text=True,
       )
       for index in range(2)
   ]
+
+
+def _run_two_processes(workdir, data_dir) -> list[str]:
+  """Runs the tiny config as two processes of two devices; their stderr."""
+  processes = _start_two_processes(workdir, data_dir)
   errors = [process.communicate(timeout=900)[1] for process in processes]
   for process, error in zip(processes, errors):
     assert process.returncode == 0, error[-3000:]

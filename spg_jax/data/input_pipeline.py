@@ -19,6 +19,7 @@ resolves once.
 
 from collections.abc import Iterator
 import math
+from typing import Any
 
 import jax
 import ml_collections
@@ -45,9 +46,9 @@ _LABEL_ERROR = "Label check failed: the example"
 def _read_split(
     source: data_source.DataSource, split: str, per_process: bool
 ) -> tf.data.Dataset:
-  """Reads a split in order: this process's shard of it, or all of it."""
+  """Reads a split in order: this process's part of it, or all of it."""
   if per_process:
-    split = tfds.split_for_jax_process(split, drop_remainder=False)
+    split = _process_parts(split)[jax.process_index()]
   dataset = source.builder.as_dataset(
       split=split,
       shuffle_files=False,
@@ -191,9 +192,18 @@ def _process_batch_size(global_batch_size: int) -> int:
   return global_batch_size // jax.process_count()
 
 
-def _global_index(local_index: tf.Tensor) -> tf.Tensor:
-  """Numbers the examples of all processes apart: process p takes p, p+n, ..."""
-  return local_index * jax.process_count() + jax.process_index()
+def _process_parts(split: str) -> list[Any]:
+  """The split cut into `jax.process_count()` contiguous parts, in order;
+  process p reads part p."""
+  return tfds.even_splits(
+      split, n=jax.process_count(), drop_remainder=False
+  )
+
+
+def _part_start(source: data_source.DataSource, split: str) -> int:
+  """The position in `split` of this process's first example."""
+  parts = _process_parts(split)[: jax.process_index()]
+  return sum(source.builder.info.splits[part].num_examples for part in parts)
 
 
 def _epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
@@ -271,9 +281,12 @@ def count_eval_batches(
     config: ml_collections.ConfigDict, source: data_source.DataSource
 ) -> int:
   """Number of evaluation batches, the same on every process."""
-  size = source.builder.info.splits[source.config.eval_split].num_examples
-  per_process = math.ceil(size / jax.process_count())
-  return math.ceil(per_process / _process_batch_size(config.eval.batch_size))
+  splits = source.builder.info.splits
+  largest_part = max(
+      splits[part].num_examples
+      for part in _process_parts(source.config.eval_split)
+  )
+  return math.ceil(largest_part / _process_batch_size(config.eval.batch_size))
 
 
 def create_eval_iterator(
@@ -296,14 +309,15 @@ def create_eval_iterator(
   finish = _make_finish_fn(
       config, data_config, config.eval.seed, random_crop=False
   )
+  # Each example is numbered by its position in the split, which seeds its
+  # hole: the same holes on any number of processes.
   dataset = dataset.map(
       lambda example: _decode(example, data_config, source.label_lookup),
       num_parallel_calls=tf.data.AUTOTUNE,
-  ).enumerate()
-  dataset = dataset.map(
-      lambda index, example: finish(_global_index(index), example),
-      num_parallel_calls=tf.data.AUTOTUNE,
-  ).batch(batch_size)
+  ).enumerate(start=_part_start(source, data_config.eval_split))
+  dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE).batch(
+      batch_size
+  )
   batches = _with_clear_errors(
       tfds.as_numpy(dataset.prefetch(tf.data.AUTOTUNE))
   )

@@ -13,6 +13,10 @@ import os
 from absl import logging
 import jax
 
+# JAX's own default: how long a process may go silent before the others
+# give it up for dead and stop.
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 100
+
 
 def cluster_detected(environment: dict[str, str]) -> bool:
   """Whether `environment` is one process of a cluster that
@@ -27,12 +31,17 @@ def initialize(
     coordinator_address: str | None,
     num_processes: int | None,
     process_id: int | None,
+    heartbeat_timeout_seconds: int = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
 ) -> None:
   """Joins this process to the run's others, if it has any.
 
   Must run before anything touches a JAX device. Processes on CPUs exchange
   their collectives through Gloo (over TCP), the only cross-process
-  transport XLA:CPU has.
+  transport XLA:CPU has. When a process dies (killed, preempted, out of
+  memory), the others stop once it has missed its heartbeats for
+  `heartbeat_timeout_seconds`: JAX aborts them with a message that another
+  task died, and the same command, rerun on every host, resumes from the
+  last checkpoint.
 
   Raises:
     ValueError: only some of the three settings are given.
@@ -53,12 +62,15 @@ def initialize(
     return
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if missing:
-    jax.distributed.initialize()
+    jax.distributed.initialize(
+        heartbeat_timeout_seconds=heartbeat_timeout_seconds
+    )
   else:
     jax.distributed.initialize(
         coordinator_address=coordinator_address,
         num_processes=num_processes,
         process_id=process_id,
+        heartbeat_timeout_seconds=heartbeat_timeout_seconds,
     )
   logging.info(
       "Joined %d processes as process %d.",

@@ -41,12 +41,15 @@ from spg_jax.training import schedules
 # not finite, whose update was therefore not applied.
 NONFINITE = "nonfinite"
 
-# The networks each phase's step updates (the fields of SPGState).
+# The networks each phase's step updates (the fields of SPGState), read off
+# the schedule's table of the phases that update each network.
 UPDATED_NETWORKS = {
-    "seg": ("seg",),
-    "sp": ("sp", "sp_disc"),
-    "sg": ("sg", "sg_disc"),
-    "joint": ("sp", "sg", "sp_disc", "sg_disc"),
+    phase: tuple(
+        network
+        for network, phases in schedules.NETWORK_PHASES.items()
+        if phase in phases
+    )
+    for phase in schedules.PHASES
 }
 
 # The value of config.model.segmenter.backbone_weights that names the
