@@ -177,8 +177,9 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
   # segmenter (its length is our choice; 0 steps for a run without one),
   # 'sp' SP-Net alone, 'sg' SG-Net alone on ground-truth labels, 'joint'
   # both, SG-Net fed SP-Net's prediction. Each phase runs `steps` steps at
-  # `learning_rate`, the rate falling linearly to 0 over its last
-  # `decay_steps`; a network enters the joint phase at joint's peak rate.
+  # `learning_rate`, the rate falling linearly to `end_learning_rate` (0)
+  # over its last `decay_steps`; a network enters the joint phase at
+  # joint's peak rate.
   config.schedule = ml_collections.ConfigDict(
       dict(
           seg=phase_schedule(100_000, decay_steps=50_000),
@@ -227,18 +228,28 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
 
 
 def phase_schedule(
-    steps: int, decay_steps: int, learning_rate: float = LEARNING_RATE
+    steps: int,
+    decay_steps: int,
+    learning_rate: float = LEARNING_RATE,
+    end_learning_rate: float = 0.0,
 ) -> ml_collections.ConfigDict:
   """A phase's `config.schedule` entry.
 
   Args:
     steps: the phase's train steps.
-    decay_steps: the rate falls linearly to 0 over the phase's last
-      `decay_steps` steps, from 1 to `steps`.
+    decay_steps: the rate falls linearly to `end_learning_rate` over the
+      phase's last `decay_steps` steps, from 1 to `steps`.
     learning_rate: the rate before the decay.
+    end_learning_rate: the rate as the phase ends; 0 is pix2pixHD's (and
+      the paper's) schedule.
   """
   return ml_collections.ConfigDict(
-      dict(steps=steps, learning_rate=learning_rate, decay_steps=decay_steps)
+      dict(
+          steps=steps,
+          learning_rate=learning_rate,
+          decay_steps=decay_steps,
+          end_learning_rate=end_learning_rate,
+      )
   )
 
 

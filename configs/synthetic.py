@@ -1,9 +1,8 @@
 r"""The main job: a small SPG-Net on 64x64 synthetic street scenes, on a CPU.
 
 Trains a segmenter for 600 steps, SP-Net for 600 on its labels of the known
-region, SG-Net for 600, then both jointly for 200 (each phase's rate
-decaying to 0 over its last half), and evaluates, in under 10
-minutes on a 2-core CPU (compilation included); no download.
+region, SG-Net for 600, then both jointly for 200, and evaluates, in under
+10 minutes on a 2-core CPU (compilation included); no download.
 
   python -m spg_jax.main --config=configs/synthetic.py --workdir=/tmp/spg_synthetic
 
@@ -47,12 +46,25 @@ def get_config(variant: str | None = None) -> ml_collections.ConfigDict:
           norm_groups=8,
       )
   )
-  # 600 steps of the segmenter, 600 of SP-Net, 600 of SG-Net, 200 joint;
-  # each phase at default's peak rate, decaying to 0 over its last half.
+  # 600 steps of the segmenter, decaying to 0 over the last 300. Ours, not
+  # the paper's: SP-Net and SG-Net each decay over the last 200 of their
+  # 600 steps to half the peak rate, and the joint phase carries both on
+  # from there to 0, one decay over their last 400 updates. At this budget,
+  # restarting the joint phase at the peak (the paper configs' schedule)
+  # costs SP-Net hole mIoU: in 8 runs out of 8 (4 seeds, on two versions
+  # of the code) this shape scored higher hole mIoU, by 0.0003 to 0.025,
+  # and higher hole PSNR (BENCHMARKS.md, "The main job's schedule").
+  half_rate = default.LEARNING_RATE / 2
   config.schedule.seg = default.phase_schedule(600, decay_steps=300)
-  config.schedule.sp = default.phase_schedule(600, decay_steps=300)
-  config.schedule.sg = default.phase_schedule(600, decay_steps=300)
-  config.schedule.joint = default.phase_schedule(200, decay_steps=100)
+  config.schedule.sp = default.phase_schedule(
+      600, decay_steps=200, end_learning_rate=half_rate
+  )
+  config.schedule.sg = default.phase_schedule(
+      600, decay_steps=200, end_learning_rate=half_rate
+  )
+  config.schedule.joint = default.phase_schedule(
+      200, decay_steps=200, learning_rate=half_rate
+  )
   config.batch_size = 8
   # On a 2-core CPU the sp and sg steps run 1.26 to 1.27 times, the joint
   # step 1.07 times as fast as with XLA's defaults (BENCHMARKS.md);

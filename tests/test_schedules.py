@@ -172,6 +172,12 @@ def _set(config, key, value):
          "config.schedule.joint.learning_rate=0.0 must be > 0"),
         ("sp.learning_rate", -1e-4,
          "config.schedule.sp.learning_rate=-0.0001 must be > 0"),
+        ("sg.end_learning_rate", -1e-5,
+         "config.schedule.sg.end_learning_rate=-1e-05 must be between 0 and"
+         " config.schedule.sg.learning_rate="),
+        ("joint.end_learning_rate", 1.0,
+         "config.schedule.joint.end_learning_rate=1.0 must be between 0 and"
+         " config.schedule.joint.learning_rate="),
     ],
 )
 def test_bad_schedule_is_refused_naming_the_key(key, value, message):
@@ -196,6 +202,27 @@ def test_schedule_without_steps_or_phases_is_refused():
       match="config.schedule.seg lacks steps, learning_rate, decay_steps",
   ):
     schedules.check_schedule(old_layout)
+
+
+def test_a_phase_can_end_at_a_rate_the_next_phase_carries_on_from():
+  """sp decays from 1.0 to 0.5 and joint from 0.5 to 0: one decay over
+  both phases, the shape of a single schedule across them."""
+  schedule = _schedule()
+  schedule.sp.end_learning_rate = 0.5
+  schedule.joint.learning_rate = 0.5
+  schedule.joint.decay_steps = 4
+  schedules.check_schedule(schedule)
+  rates = schedules.learning_rate_schedules(schedule)
+  np.testing.assert_allclose(
+      [rates["sp"](count) for count in range(11)],
+      [1.0, 1.0, 1.0, 0.875, 0.75, 0.625,  # sp: 1.0 down towards 0.5
+       0.5, 0.375, 0.25, 0.125, 0.0],  # joint: 0.5 down to 0
+  )
+  # A schedule without the key (a run saved before it existed) ends at 0.
+  del schedule.sg["end_learning_rate"]
+  np.testing.assert_allclose(
+      float(schedules.learning_rate_schedules(schedule)["sg"](4)), 0.1
+  )
 
 
 def test_phase_of_no_steps_is_skipped_whatever_its_decay():

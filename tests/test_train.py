@@ -388,6 +388,15 @@ def test_a_key_added_since_the_checkpoint_compares_as_its_old_value():
   assert [str(change) for change in resume_check.changes(saved, now)] == [
       "model.label_injection: 'input' in the checkpoint, 'decoder' now"
   ]
+  # A phase's end rate: runs saved before it existed decayed to 0.
+  saved["schedule"] = {"joint": {"steps": 20}}
+  now = {**saved, "schedule": {"joint": {"steps": 20,
+                                         "end_learning_rate": 0.0}}}
+  assert resume_check.changes(saved, now) == []
+  now["schedule"]["joint"]["end_learning_rate"] = 1e-5
+  assert [str(change) for change in resume_check.changes(saved, now)] == [
+      "schedule.joint.end_learning_rate: 0.0 in the checkpoint, 1e-05 now"
+  ]
 
 
 def test_a_checkpoint_without_a_config_is_checked_against_config_json(

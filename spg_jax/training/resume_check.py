@@ -31,6 +31,7 @@ import orbax.checkpoint as ocp
 
 from spg_jax.models import spg
 from spg_jax.training import checkpoints
+from spg_jax.training import schedules
 
 # Keys that change no result of a run, only when or how it reports, saves
 # and runs on its hosts. data_dir and manual_dir say where the same dataset
@@ -79,6 +80,11 @@ VALUES_BEFORE_THE_KEY_EXISTED = {
     # no way to set.
     "loss.vgg_taps": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
     "loss.vgg_tap_weights": [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0],
+    # Each phase's rate decayed to 0 before its end rate could be set.
+    **{
+        f"schedule.{phase}.end_learning_rate": 0.0
+        for phase in schedules.PHASES
+    },
 }
 
 # Marks a key that one of the two configs lacks.

@@ -7,8 +7,9 @@ the run has no segmenter), 'sp' trains SP-Net and its discriminator, 'sg'
 SG-Net and its discriminator, 'joint' SP-Net, SG-Net and their
 discriminators. Each phase has its own `steps`, its own peak
 `learning_rate` and its own `decay_steps`: the rate is constant, then falls
-linearly to 0 over the phase's last `decay_steps` steps (pix2pixHD's
-schedule, which the paper trains each network with). A network's Adam
+linearly to the phase's `end_learning_rate` over its last `decay_steps`
+steps (to 0 by default: pix2pixHD's schedule, which the paper trains each
+network with). A network's Adam
 follows the schedules of the phases that update it, one after the other,
 driven by the network's own update count: SP-Net and its discriminator run
 sp's schedule, then joint's from its start; SG-Net and its discriminator
@@ -56,16 +57,21 @@ def phase_at(step: int, schedule: ml_collections.ConfigDict) -> str:
   return PHASES[-1]
 
 
+def end_learning_rate(phase: ml_collections.ConfigDict) -> float:
+  """The rate a phase decays to; 0 for a run saved before the key existed."""
+  return phase.get("end_learning_rate", 0.0)
+
+
 def phase_schedule(phase: ml_collections.ConfigDict) -> optax.Schedule:
-  """A phase's rate by its step: constant, then linearly to 0 at its end.
+  """A phase's rate by its step: constant, then linearly down to its end rate.
 
   The rate is `phase.learning_rate` up to step `steps - decay_steps`, then
-  falls by `learning_rate / decay_steps` a step: the phase's last step runs
-  at `learning_rate / decay_steps`, and the rate reaches 0 as it ends.
+  falls by `(learning_rate - end_learning_rate) / decay_steps` a step, and
+  reaches `end_learning_rate` as the phase ends.
   """
   return optax.linear_schedule(
       init_value=phase.learning_rate,
-      end_value=0.0,
+      end_value=end_learning_rate(phase),
       transition_steps=phase.decay_steps,
       transition_begin=phase.steps - phase.decay_steps,
   )
@@ -127,11 +133,18 @@ def check_schedule(schedule: ml_collections.ConfigDict) -> None:
       raise ValueError(f"{name}.steps={steps} must be >= 0.")
     if learning_rate <= 0:
       raise ValueError(f"{name}.learning_rate={learning_rate} must be > 0.")
+    end = end_learning_rate(schedule[phase])
+    if not 0 <= end <= learning_rate:
+      raise ValueError(
+          f"{name}.end_learning_rate={end} must be between 0 and"
+          f" {name}.learning_rate={learning_rate}: the rate decays from one"
+          " to the other."
+      )
     if steps and not 1 <= decay_steps <= steps:
       raise ValueError(
           f"{name}.decay_steps={decay_steps} must be between 1 and"
-          f" {name}.steps={steps}: the rate decays to 0 over the phase's"
-          " last decay_steps steps."
+          f" {name}.steps={steps}: the rate decays to end_learning_rate over"
+          " the phase's last decay_steps steps."
       )
   if total_steps(schedule) <= 0:
     raise ValueError(
